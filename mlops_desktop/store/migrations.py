@@ -1,0 +1,119 @@
+"""Named, recorded, transactional schema migrations for the workspace database.
+
+Each capability owns its migrations in its own module (``mlops_desktop/<capability>/schema.py``) and they are
+listed here in the order they were released. A migration is never edited after release: add a new one.
+``PRAGMA user_version`` holds the number of applied migrations; the ``schema_migrations`` table records each by name.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mlops_desktop.errors import SchemaTooNewError, StoreCorruptError
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: str = ""
+    fn: Callable[[sqlite3.Connection], None] | None = None
+
+    def apply(self, conn: sqlite3.Connection) -> None:
+        if self.sql:
+            for statement in split_statements(self.sql):
+                conn.execute(statement)
+        if self.fn is not None:
+            self.fn(conn)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration script into statements (executescript() would commit our transaction)."""
+    statements, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        statements.append(buf.strip())
+    return statements
+
+
+def _all_migrations() -> list[Migration]:
+    from mlops_desktop.tracking import schema as tracking_schema
+
+    migrations: list[Migration] = []
+    migrations += tracking_schema.MIGRATIONS
+    try:  # later capabilities append theirs in release order
+        from mlops_desktop.data import schema as data_schema
+        migrations += data_schema.MIGRATIONS
+    except ImportError:
+        pass
+    try:
+        from mlops_desktop.execution import schema as execution_schema
+        migrations += execution_schema.MIGRATIONS
+    except ImportError:
+        pass
+    names = [m.name for m in migrations]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"duplicate migration names: {names}")
+    return migrations
+
+
+MIGRATIONS: list[Migration] = _all_migrations()
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, path: str, migrations: list[Migration] | None = None) -> int:
+    """Bring the schema up to date; returns how many migrations were applied. Refuses newer databases."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreCorruptError(f"the workspace database {path} is damaged or not a SQLite database ({exc})") from None
+    if version > len(migrations):
+        applied = _applied_names(conn)
+        unknown = [n for n in applied if n not in {m.name for m in migrations}]
+        raise SchemaTooNewError(
+            f"the workspace database {path} was written by a newer version of MLOps Desktop "
+            f"(schema {version}, this version knows {len(migrations)}"
+            + (f"; unknown migrations: {', '.join(unknown[:3])}" if unknown else "") + ")",
+            hint="upgrade MLOps Desktop, or open another workspace with --home")
+    if version == len(migrations):
+        return 0
+    applied_count = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     "id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at REAL NOT NULL)")
+        for index, migration in enumerate(migrations[version:], start=version):
+            migration.apply(conn)
+            conn.execute("INSERT INTO schema_migrations(id, name, applied_at) VALUES (?, ?, ?)",
+                         (index + 1, migration.name, time.time()))
+            applied_count += 1
+        conn.execute(f"PRAGMA user_version={len(migrations)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return applied_count
+
+
+def _applied_names(conn: sqlite3.Connection) -> list[str]:
+    try:
+        return [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY id")]
+    except sqlite3.Error:
+        return []
+
+
+def schema_snapshot(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """Normalised (type, name, sql) of every schema object, for comparing databases."""
+    rows = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+                        "ORDER BY type, name").fetchall()
+    return [(t, n, " ".join((s or "").split())) for t, n, s in rows]
