@@ -1,0 +1,1 @@
+"""The desktop app: a thin Qt face (PySide6 + pyqtgraph) over the core packages."""
