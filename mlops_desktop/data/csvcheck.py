@@ -1,0 +1,187 @@
+"""Plain-Python checks of delimited text files: header, encoding, quoting and field counts, with exact line numbers.
+
+The fast path reads files with polars; these slower checks run up front on the header and, when polars fails or a
+file may hold short rows, over the whole file to say exactly which line and column is wrong.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops_desktop.errors import Cancelled, UsageError
+from mlops_desktop.progress import Progress
+
+UTF8 = ("utf-8", "utf8", "utf-8-sig", "utf_8", "utf_8_sig")
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    separator: str = ","
+    quote_char: str | None = '"'
+    encoding: str = "utf-8"
+    has_header: bool = True
+    null_values: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"separator": self.separator, "quote_char": self.quote_char, "encoding": self.encoding,
+                "has_header": self.has_header, "null_values": list(self.null_values)}
+
+
+def normalise_encoding(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise UsageError(f"unknown text encoding {name!r}", hint="e.g. utf-8, latin-1, cp1252, utf-16") from None
+
+
+def _reader(fh, opts: CsvOptions):  # noqa: ANN001, ANN202 - csv module objects
+    return csv.reader(fh, delimiter=opts.separator, quotechar=opts.quote_char or '"',
+                      quoting=csv.QUOTE_MINIMAL if opts.quote_char else csv.QUOTE_NONE, strict=True)
+
+
+def read_header(path: Path, opts: CsvOptions) -> list[str]:
+    """Column names (or column_1.. without a header); refuses empty, header-only and duplicate-name files."""
+    if path.stat().st_size == 0:
+        raise UsageError(f"{path}: the file is empty (0 bytes)")
+    encoding = "utf-8-sig" if opts.encoding in UTF8 else opts.encoding
+    first: list[str] | None = None
+    has_data = False
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            reader = _reader(fh, opts)
+            for record in reader:
+                if not record:
+                    continue
+                if first is None:
+                    first = record
+                    if not opts.has_header:
+                        has_data = True
+                        break
+                    continue
+                has_data = True
+                break
+    except UnicodeDecodeError:
+        problem = find_undecodable(path, opts.encoding)
+        raise UsageError(problem or f"{path}: cannot be decoded as {opts.encoding}",
+                         hint="pass --encoding (e.g. latin-1 or cp1252) if the file is not UTF-8") from None
+    except csv.Error as exc:
+        raise UsageError(f"{path}: line {reader.line_num}: malformed header: {exc}") from None
+    if first is None:
+        raise UsageError(f"{path}: the file holds no rows (only blank lines)")
+    if not opts.has_header:
+        return [f"column_{i}" for i in range(1, len(first) + 1)]
+    if not has_data:
+        raise UsageError(f"{path}: the file has a header but no data rows",
+                         hint="an empty dataset version is not stored; check the export that produced it")
+    names = [n.strip() for n in first]
+    for i, name in enumerate(names, start=1):
+        if not name:
+            raise UsageError(f"{path}: line 1: column {i} has an empty name",
+                             hint="name every column in the header, or pass --no-header")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if name in seen:
+            raise UsageError(f"{path}: line 1: duplicate column name {name!r} (columns {seen[name]} and {i})",
+                             hint="rename one of them in the header")
+        seen[name] = i
+    if opts.separator not in ",\t;|" and len(names) == 1:
+        return names
+    return names
+
+
+def find_undecodable(path: Path, encoding: str) -> str | None:
+    """'FILE: line N, column C: byte 0x.. cannot be decoded as ENC' for the first bad byte, else None."""
+    decoder = codecs.getincrementaldecoder(encoding if encoding not in UTF8 else "utf-8")("strict")
+    offset = 0
+    line = 1
+    line_start = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                bad = exc.start
+                # the decoder may hold a few bytes from the previous chunk: count from this chunk's start
+                bad = max(0, min(bad, len(chunk) - 1))
+                before = chunk[:bad]
+                line += before.count(b"\n")
+                tail = (line_start + before).rsplit(b"\n", 1)[-1]
+                return (f"{path}: line {line}, byte {offset + bad}: byte 0x{chunk[bad]:02x} cannot be decoded as "
+                        f"{encoding} (after {tail[-40:].decode('utf-8', 'replace')!r})")
+            line += chunk.count(b"\n")
+            line_start = chunk.rsplit(b"\n", 1)[-1]
+            offset += len(chunk)
+    return None
+
+
+def diagnose(path: Path, opts: CsvOptions, names: list[str], progress: Progress | None = None) -> str | None:
+    """Walk the whole file; describe the first structural problem (bad quotes, wrong field count) or None."""
+    encoding = "utf-8-sig" if opts.encoding in UTF8 else opts.encoding
+    expected = len(names)
+    size = max(1, path.stat().st_size)
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            reader = _reader(fh, opts)
+            record_no = 0
+            for record in reader:
+                record_no += 1
+                if progress is not None and record_no % 200_000 == 0:
+                    progress.update(min(0.99, fh.buffer.tell() / size), f"checking {path.name}")
+                if not record or (opts.has_header and record_no == 1):
+                    continue
+                if len(record) != expected:
+                    what = "fewer" if len(record) < expected else "more"
+                    column = names[len(record)] if len(record) < expected else f"extra field {expected + 1}"
+                    return (f"{path}: line {reader.line_num}: {len(record)} fields, {what} than the {expected} "
+                            f"columns of the header (first missing/extra: {column})")
+    except UnicodeDecodeError:
+        return find_undecodable(path, opts.encoding) or f"{path}: cannot be decoded as {opts.encoding}"
+    except csv.Error as exc:
+        return f"{path}: line {reader.line_num}: malformed quoting: {exc}"
+    except Cancelled:
+        raise
+    return None
+
+
+def record_lines(path: Path, opts: CsvOptions, records: set[int]) -> dict[int, int]:
+    """Map 1-based data record numbers to the 1-based line where each starts (quoted newlines span lines)."""
+    encoding = "utf-8-sig" if opts.encoding in UTF8 else opts.encoding
+    wanted = set(records)
+    out: dict[int, int] = {}
+    if not wanted:
+        return out
+    last = max(wanted)
+    with open(path, encoding=encoding, newline="", errors="replace") as fh:
+        reader = _reader(fh, opts)
+        prev_end = 0
+        data_no = 0
+        try:
+            for i, _record in enumerate(reader):
+                start = prev_end + 1
+                prev_end = reader.line_num
+                if i == 0 and opts.has_header:
+                    continue
+                data_no += 1
+                if data_no in wanted:
+                    out[data_no] = start
+                if data_no >= last:
+                    break
+        except csv.Error:
+            pass
+    return out
+
+
+def transcode(path: Path, encoding: str, target: Path) -> Path:
+    """Rewrite a non-UTF-8 text file as UTF-8 (streaming), so that the fast reader can take it."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    try:
+        with open(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as dst:
+            while chunk := src.read(4 << 20):
+                dst.write(decoder.decode(chunk))
+            dst.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        raise UsageError(find_undecodable(path, encoding) or f"{path}: cannot be decoded as {encoding}") from None
+    return target

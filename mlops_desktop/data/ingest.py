@@ -1,0 +1,368 @@
+"""Ingestion: sources -> contract checks -> good rows as a new immutable version, bad rows to its rejects. Atomic."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_desktop.data import catalog, lake
+from mlops_desktop.data.catalog import DatasetVersion, NewVersion
+from mlops_desktop.data.contract import Contract, dtype_name, join_reasons, merged_with_inferred, plan_checks
+from mlops_desktop.data.sources import LINE, Piece, SourceOptions, expand, has_byte, pieces
+from mlops_desktop.errors import Cancelled, UsageError
+from mlops_desktop.progress import Progress
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from mlops_desktop.workspace import Workspace
+
+REJECT_FILE = "_source_file"
+REJECT_LINE = "_source_line"
+REJECT_REASON = "_reason"
+EXACT_LINES_MAX_BYTES = 256 << 20
+
+
+@dataclass
+class IngestResult:
+    dataset: str
+    version: int
+    rows_in: int
+    rows_stored: int
+    rows_rejected: int
+    row_count: int
+    bytes: int
+    content_hash: str
+    drift: list[str]
+    files: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Counts:
+    rows_in: int = 0
+    stored: int = 0
+    rejected: int = 0
+
+
+def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOptions | None = None,
+           contract: Contract | None = None, mode: str = "replace", progress: Progress | None = None) -> IngestResult:
+    """Ingest files (paths, globs, directories) into a new version of ``dataset``; nothing is stored on failure."""
+    started = time.monotonic()
+    catalog.check_name(dataset)
+    if mode not in ("replace", "append"):
+        raise UsageError(f"unknown mode {mode!r}", hint="use append or replace")
+    options = options or SourceOptions()
+    progress = progress or Progress()
+    files = expand(paths)
+    previous = catalog.latest(ws.db, dataset)
+    base = previous if mode == "append" else None
+    staging = lake.new_staging(ws)
+    tmpdir = staging.root / "tmp"
+    tmpdir.mkdir()
+    try:
+        known = lake.link_parts(lake.version_dir(ws, base), staging) if base else {}
+        writer = _Writer(staging, contract or Contract(), base, ws)
+        per_file: list[dict[str, Any]] = []
+        for index, path in enumerate(files):
+            sub = progress.sub(index / len(files), (index + 1) / len(files))
+            counts = _Counts()
+            for piece in pieces(path, options, tmpdir):
+                writer.write(piece, counts, sub, options)
+            per_file.append({"path": str(path), "rows_in": counts.rows_in, "rows_stored": counts.stored,
+                             "rows_rejected": counts.rejected})
+        progress.check()
+        if writer.schema is None:
+            raise UsageError("nothing to ingest")
+        schema = {k: dtype_name(v) for k, v in writer.schema.items()}
+        drift = schema_drift(previous.schema if previous else None, schema)
+        if base is not None and drift:
+            raise UsageError(f"cannot append to {base.ref}: the schema differs ({'; '.join(drift)})",
+                             hint="use --mode replace to start a new version with the new schema")
+        _shutil_rmtree(tmpdir)
+        progress.update(0.99, "hashing and committing")
+        content, total_bytes, _ = lake.finish_staging(staging, known)
+        rows_in = sum(f["rows_in"] for f in per_file)
+        stored = sum(f["rows_stored"] for f in per_file)
+        rejected = sum(f["rows_rejected"] for f in per_file)
+        source = {"paths": [str(Path(p).resolve()) for p in files], "options": options.to_dict(),
+                  "contract": contract.to_dict() if contract and not contract.is_empty() else None,
+                  "files": per_file}
+        new = NewVersion(name=dataset, path="", schema=schema, row_count=(base.row_count if base else 0) + stored,
+                         bytes=total_bytes, content_hash=content, source=source, mode=mode, rows_in=rows_in,
+                         rows_rejected=rejected, drift=drift, parent_ids=[base.id] if base else [],
+                         expect_base_id=base.id if base else None)
+        version = lake.commit(ws, staging, new)
+    except BaseException:
+        staging.discard()
+        raise
+    progress.update(1.0, f"stored {version.ref}")
+    return IngestResult(dataset=dataset, version=version.version, rows_in=rows_in, rows_stored=stored,
+                        rows_rejected=rejected, row_count=version.row_count, bytes=version.bytes,
+                        content_hash=version.content_hash, drift=drift, files=per_file,
+                        seconds=round(time.monotonic() - started, 3))
+
+
+def _shutil_rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def schema_drift(old: dict[str, str] | None, new: dict[str, str]) -> list[str]:
+    """Human-readable differences between two schemas (empty when equal or when there is no previous version)."""
+    if old is None:
+        return []
+    out = [f"added column {c} ({t})" for c, t in new.items() if c not in old]
+    out += [f"removed column {c} ({t})" for c, t in old.items() if c not in new]
+    out += [f"column {c} changed type {old[c]} -> {t}" for c, t in new.items() if c in old and old[c] != t]
+    return out
+
+
+class _Writer:
+    """Writes pieces into one staging directory with a single effective contract (fixed by the first piece)."""
+
+    def __init__(self, staging: lake.Staging, contract: Contract, base: DatasetVersion | None, ws: Workspace) -> None:
+        self.staging = staging
+        self.contract = contract
+        self.base = base
+        self.ws = ws
+        self.effective: Contract | None = None
+        self.schema: dict[str, Any] | None = None
+        self.columns: list[str] | None = None
+        self.part = 0
+        self.duplicates: dict[str, set[int]] | None = None
+
+    def _prepare(self, piece: Piece) -> None:
+        import polars as pl
+
+        self.effective = merged_with_inferred(self.contract, piece.inferred)
+        plan = plan_checks(self.effective, piece.schema, piece.label)
+        probe = pl.LazyFrame(schema=piece.schema).with_columns(plan.raw_keep).with_columns(plan.typed)
+        try:
+            probe.select(plan.ok.alias("ok"), plan.reason.alias("r")).collect()
+            out = probe.select(plan.output_columns).collect_schema()
+        except Exception as exc:
+            where = self.contract.origin or "the contract"
+            raise UsageError(f"{piece.label}: {where} does not apply to this data: {_first(exc)}") from None
+        if self.base is not None:
+            # appended rows take the base version's types so that every part has one schema
+            from mlops_desktop.data.contract import parse_dtype
+
+            base_types = {}
+            for name, text in self.base.schema.items():
+                try:
+                    base_types[name] = parse_dtype(text)
+                except UsageError:
+                    base_types[name] = None
+            out = {n: (base_types.get(n) or t) for n, t in out.items()}
+        self.schema = dict(out)
+        self.columns = list(out)
+
+    def write(self, piece: Piece, counts: _Counts, progress: Progress, options: SourceOptions) -> None:
+        import polars as pl
+
+        if self.effective is None:
+            self._prepare(piece)
+        assert self.effective is not None and self.schema is not None and self.columns is not None
+        plan = plan_checks(self.effective, piece.schema, piece.label)
+        if set(plan.output_columns) != set(self.columns):
+            raise UsageError(f"{piece.label}: columns differ from the first file of this ingestion "
+                             f"(expected {', '.join(self.columns)}; got {', '.join(plan.output_columns)})",
+                             hint="ingest files with different columns into different datasets")
+        frame = piece.frame.with_columns(plan.raw_keep).with_columns(plan.typed)
+        ok = plan.ok
+        reason = plan.reason
+        keys = self.effective.unique_keys
+        if keys:
+            dups = self._duplicate_lines(piece, frame, keys)
+            is_dup = pl.col(LINE).is_in(pl.Series(sorted(dups), dtype=pl.Int64).implode()) if dups else pl.lit(False)
+            ok = ok & ~is_dup
+            reason = join_reasons([reason, pl.when(is_dup).then(pl.lit(
+                "duplicate value of unique key " + " / ".join("(" + ", ".join(k) + ")" for k in keys)))])
+        frame = frame.with_columns(ok.alias("__ok"))
+        part = f"{self.staging.token}-{self.part:05d}.parquet"
+        self.part += 1
+        good_path = self.staging.data / part
+        bad_path = self.staging.rejects / part
+        good = frame.filter(pl.col("__ok")).select(
+            [pl.col(c).cast(self.schema[c]) if self.schema[c] is not None else pl.col(c) for c in self.columns])
+        raw_names = {r: f"__raw_{r}" for r in plan.raw_columns}
+        kept = {e.meta.output_name() for e in plan.raw_keep}
+        bad = frame.filter(~pl.col("__ok")).select(
+            [(pl.col(raw_names[c]) if raw_names[c] in kept else pl.col(c)).cast(pl.String).alias(c)
+             for c in plan.raw_columns]
+            + [pl.lit(piece.label).alias(REJECT_FILE), pl.col(LINE).cast(pl.Int64).alias(REJECT_LINE),
+               reason.alias(REJECT_REASON)])
+        sinks = [good.sink_parquet(good_path, lazy=True), bad.sink_parquet(bad_path, lazy=True)]
+        try:
+            _run_cancellable(lambda: pl.collect_all(sinks, engine="streaming"), progress, piece)
+        except Cancelled:
+            raise
+        except Exception as exc:
+            raise UsageError(self._explain(piece, exc, options)) from None
+        n_good = _rows(good_path)
+        n_bad = _rows(bad_path)
+        if piece.fmt == "csv" and piece.csv_names:
+            self._check_short_rows(piece, good_path, bad_path, n_good + n_bad, options, progress)
+        if n_bad == 0:
+            bad_path.unlink()
+        elif (piece.fmt == "csv" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES
+              and _csv_opts(piece, options).quote_char
+              and has_byte(piece.path, _csv_opts(piece, options).quote_char.encode())):
+            _exact_lines(bad_path, piece, options)
+        if n_good == 0 and (self.part > 1 or n_bad > 0):
+            good_path.unlink()
+        counts.rows_in += n_good + n_bad
+        counts.stored += n_good
+        counts.rejected += n_bad
+
+    def _explain(self, piece: Piece, exc: BaseException, options: SourceOptions) -> str:
+        if piece.fmt == "csv" and piece.csv_names is not None:
+            from mlops_desktop.data.csvcheck import diagnose
+
+            problem = diagnose(piece.path, _csv_opts(piece, options), piece.csv_names)
+            if problem:
+                return problem
+        if piece.fmt == "ndjson":
+            from mlops_desktop.data.sources import json_syntax_error
+
+            problem = json_syntax_error(piece.path, ndjson=True)
+            if problem:
+                return problem
+        return f"{piece.label}: cannot read {piece.fmt}: {_first(exc)}"
+
+    def _check_short_rows(self, piece: Piece, good: Path, bad: Path, n: int, options: SourceOptions,
+                          progress: Progress) -> None:
+        """polars pads rows with too few fields with nulls; when the last column has nulls, look for such rows."""
+        import polars as pl
+
+        last = piece.csv_names[-1] if piece.csv_names else None
+        if last is None or n == 0:
+            return
+        nulls = 0
+        if good.exists() and last in (self.columns or []):
+            nulls += _null_count(good, last)
+        if bad.exists() and _rows(bad):
+            nulls += pl.scan_parquet(bad).select(pl.col(last).null_count()).collect().item()
+        if nulls:
+            from mlops_desktop.data.csvcheck import diagnose
+
+            problem = diagnose(piece.path, _csv_opts(piece, options), piece.csv_names, progress)
+            if problem:
+                raise UsageError(problem)
+
+    def _duplicate_lines(self, piece: Piece, frame: pl.LazyFrame, keys: list[tuple[str, ...]]) -> set[int]:
+        """Lines of this piece whose key was already seen (earlier in the piece, an earlier piece, or the base)."""
+        import polars as pl
+
+        if self.duplicates is None:
+            self.duplicates = {}
+            self._seen: dict[tuple[str, ...], pl.DataFrame] = {}
+            for key in keys:
+                if self.base is not None:
+                    prev = lake.scan(self.ws, self.base).select(list(key)).unique().collect()
+                    self._seen[key] = prev
+                else:
+                    self._seen[key] = pl.DataFrame(schema={c: self.schema[c] for c in key})  # type: ignore[index]
+        dup_lines: set[int] = set()
+        for key in keys:
+            cols = list(key)
+            current = frame.select([pl.col(c).cast(self.schema[c]) for c in cols]  # type: ignore[index]
+                                   + [pl.col(LINE).cast(pl.Int64)]).collect(engine="streaming")
+            seen = self._seen[key]
+            not_null = pl.all_horizontal([pl.col(c).is_not_null() for c in cols])
+            first = current.select(pl.struct(cols).is_first_distinct().alias("f"))["f"]
+            current = current.with_columns(first.alias("__first"))
+            if seen.height:
+                known = current.join(seen, on=cols, how="semi", nulls_equal=False)[LINE]
+                known_set = set(known.to_list())
+            else:
+                known_set = set()
+            dups = current.filter(not_null & (~pl.col("__first") | pl.col(LINE).is_in(list(known_set))))[LINE]
+            dup_lines |= set(dups.to_list())
+            self._seen[key] = pl.concat([seen, current.filter(not_null).select(cols)]).unique()
+        return dup_lines
+
+
+def _csv_opts(piece: Piece, options: SourceOptions) -> Any:
+    from mlops_desktop.data.csvcheck import CsvOptions
+
+    opts = options.csv
+    if piece.path.suffix.lower() in (".tsv", ".tab") and opts.separator == ",":
+        opts = CsvOptions(**{**opts.__dict__, "separator": "\t"})
+    return opts
+
+
+def _run_cancellable(fn: Any, progress: Progress, piece: Piece) -> None:
+    """Run a polars job in a thread (it releases the GIL) while this thread reports progress and watches cancel."""
+    box: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="mlops-ingest", daemon=True)
+    worker.start()
+    size = max(1, piece.path.stat().st_size) if piece.path.exists() else 1
+    expected = max(0.5, size / 150e6)  # seconds, for an indicative fraction only
+    started = time.monotonic()
+    while worker.is_alive():
+        worker.join(0.1)
+        elapsed = time.monotonic() - started
+        progress.update(min(0.9, elapsed / expected * 0.9), f"reading {Path(piece.label).name}")
+    if "error" in box:
+        raise box["error"]
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows) if path.exists() else 0
+
+
+def _null_count(path: Path, column: str) -> int:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if column not in names:
+        return 0
+    j = names.index(column)
+    total = 0
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(j).statistics
+        if stats is None or stats.null_count is None:
+            import polars as pl
+
+            return int(pl.scan_parquet(path).select(pl.col(column).null_count()).collect().item())
+        total += stats.null_count
+    return total
+
+
+def _exact_lines(bad_path: Path, piece: Piece, options: SourceOptions) -> None:
+    """Row index + header is the line only when no record spans lines; map the (few) rejects to exact lines."""
+    import polars as pl
+
+    from mlops_desktop.data.csvcheck import record_lines
+
+    opts = _csv_opts(piece, options)
+    df = pl.read_parquet(bad_path)
+    offset = 2 if opts.has_header else 1
+    records = {int(v) - offset + 1 for v in df[REJECT_LINE].to_list()}
+    mapping = record_lines(piece.path, opts, records)
+    lines = [mapping.get(int(v) - offset + 1, int(v)) for v in df[REJECT_LINE].to_list()]
+    if lines != df[REJECT_LINE].to_list():
+        df.with_columns(pl.Series(REJECT_LINE, lines, dtype=pl.Int64)).write_parquet(bad_path)
+
+
+def _first(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,304 @@
+"""Input readers: expand paths and globs, detect formats, and open each source as a lazy frame with line numbers."""
+
+from __future__ import annotations
+
+import glob
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_desktop.data.csvcheck import UTF8, CsvOptions, normalise_encoding, read_header, transcode
+from mlops_desktop.errors import UsageError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+FORMATS = ("csv", "tsv", "ndjson", "json", "parquet", "sqlite")
+LINE = "__line"
+_EXT = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".ndjson": "ndjson", ".jsonl": "ndjson",
+        ".json": "json", ".parquet": "parquet", ".pq": "parquet", ".sqlite": "sqlite", ".sqlite3": "sqlite",
+        ".db": "sqlite"}
+SQLITE_BATCH = 100_000
+
+
+@dataclass
+class SourceOptions:
+    format: str | None = None
+    csv: CsvOptions = field(default_factory=CsvOptions)
+    table: str | None = None  # sqlite
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": self.format}
+        if self.format in ("csv", "tsv"):
+            out.update(self.csv.to_dict())
+        if self.table:
+            out["table"] = self.table
+        return out
+
+
+@dataclass
+class Piece:
+    """One readable unit: a file (or a batch of a SQLite table) as raw columns plus the 1-based line/row number."""
+
+    label: str
+    path: Path
+    fmt: str
+    frame: pl.LazyFrame
+    schema: dict[str, Any]
+    inferred: dict[str, Any]  # types a sample suggests (used where the contract says nothing)
+    line_kind: str  # "line" (text files) or "row"
+    csv_names: list[str] | None = None
+
+
+def expand(paths: list[str]) -> list[Path]:
+    """Files named by paths, globs and directories, in a stable order; every pattern must match something."""
+    out: list[Path] = []
+    for text in paths:
+        if any(ch in text for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise UsageError(f"no file matches {text!r}")
+            out += matches
+            continue
+        path = Path(text).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _EXT)
+            if not files:
+                raise UsageError(f"directory {path} holds no file of a known format ({', '.join(FORMATS)})")
+            out += files
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise UsageError(f"no such file: {path}")
+    seen: set[Path] = set()
+    unique = []
+    for p in out:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def detect_format(path: Path, requested: str | None) -> str:
+    if requested:
+        if requested not in FORMATS:
+            raise UsageError(f"unknown format {requested!r}", hint="use one of " + ", ".join(FORMATS))
+        return requested
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xls", ".xlsm", ".ods"):
+        raise UsageError(f"{path}: Excel files are not supported by this build (no Excel reader is installed)",
+                         hint="save the sheet as CSV and ingest that")
+    fmt = _EXT.get(suffix)
+    if fmt is None:
+        raise UsageError(f"{path}: cannot tell the format from the extension {suffix or '(none)'}",
+                         hint="pass --format " + "|".join(FORMATS))
+    if fmt == "json":
+        with open(path, "rb") as fh:
+            head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if head.startswith(b"{"):
+            return "ndjson"
+    return fmt
+
+
+def pieces(path: Path, opts: SourceOptions, tmpdir: Path) -> Iterator[Piece]:
+    fmt = detect_format(path, opts.format)
+    if fmt in ("csv", "tsv"):
+        csv_opts = opts.csv
+        if fmt == "tsv" and csv_opts.separator == ",":
+            csv_opts = CsvOptions(**{**csv_opts.__dict__, "separator": "\t"})
+        yield csv_piece(path, csv_opts, tmpdir)
+    elif fmt == "ndjson":
+        yield ndjson_piece(path)
+    elif fmt == "json":
+        yield json_array_piece(path)
+    elif fmt == "parquet":
+        yield parquet_piece(path)
+    elif fmt == "sqlite":
+        yield from sqlite_pieces(path, opts.table)
+
+
+def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path) -> Piece:
+    import polars as pl
+
+    encoding = normalise_encoding(opts.encoding)
+    opts = CsvOptions(**{**opts.__dict__, "encoding": encoding})
+    if len(opts.separator) != 1:
+        raise UsageError(f"the delimiter must be one character, got {opts.separator!r}")
+    names = read_header(path, opts)
+    readable = path
+    if encoding not in UTF8:
+        readable = transcode(path, encoding, tmpdir / f"{path.stem}.utf8{path.suffix}")
+    common: dict[str, Any] = dict(separator=opts.separator, quote_char=opts.quote_char, has_header=opts.has_header,
+                                  null_values=list(opts.null_values) or None, encoding="utf8")
+    if opts.has_header:
+        common["new_columns"] = names
+    else:
+        common["new_columns"] = names
+    try:
+        sample = pl.read_csv(_head_bytes(readable), n_rows=10_000, infer_schema_length=10_000, try_parse_dates=True,
+                             **common)
+        inferred = dict(sample.schema)
+    except Exception:  # a malformed sample is reported by the full read with its exact line
+        inferred = {}
+    frame = pl.scan_csv(readable, infer_schema=False, row_index_name=LINE,
+                        row_index_offset=2 if opts.has_header else 1, **common)
+    schema = {n: pl.String for n in names}
+    return Piece(label=str(path), path=path, fmt="csv", frame=frame, schema=schema, inferred=inferred,
+                 line_kind="line", csv_names=names)
+
+
+def _head_bytes(path: Path, limit: int = 2 << 20) -> bytes:
+    """The first complete lines of a file (at most ``limit`` bytes), for type inference on a sample."""
+    with open(path, "rb") as fh:
+        head = fh.read(limit)
+    if len(head) == limit and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]
+    return head
+
+
+def has_byte(path: Path, needle: bytes) -> bool:
+    with open(path, "rb") as fh:
+        while chunk := fh.read(8 << 20):
+            if needle in chunk:
+                return True
+    return False
+
+
+def _check_nonempty(path: Path) -> None:
+    if path.stat().st_size == 0:
+        raise UsageError(f"{path}: the file is empty (0 bytes)")
+
+
+def json_syntax_error(path: Path, ndjson: bool) -> str | None:
+    """'FILE: line N, column C: message' for the first JSON syntax error, else None."""
+    try:
+        if ndjson:
+            with open(path, encoding="utf-8-sig") as fh:
+                for line_no, line in enumerate(fh, start=1):
+                    if line.strip():
+                        try:
+                            value = json.loads(line)
+                        except json.JSONDecodeError as exc:
+                            return f"{path}: line {line_no}, column {exc.colno}: invalid JSON: {exc.msg}"
+                        if not isinstance(value, dict):
+                            return f"{path}: line {line_no}: expected a JSON object per line, got {type(value).__name__}"
+            return None
+        with open(path, encoding="utf-8-sig") as fh:
+            json.load(fh)
+    except json.JSONDecodeError as exc:
+        return f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
+    except UnicodeDecodeError as exc:
+        return f"{path}: byte {exc.start}: not valid UTF-8 ({exc.reason})"
+    return None
+
+
+def ndjson_piece(path: Path) -> Piece:
+    import polars as pl
+
+    _check_nonempty(path)
+    try:
+        # the whole file decides the types: a late string in a numeric column widens it instead of failing
+        frame = pl.scan_ndjson(path, infer_schema_length=None, row_index_name=LINE, row_index_offset=1)
+        schema = dict(frame.collect_schema())
+    except Exception as exc:
+        raise UsageError(json_syntax_error(path, ndjson=True) or f"{path}: cannot read NDJSON: {_first(exc)}") from None
+    schema.pop(LINE, None)
+    if not schema:
+        raise UsageError(f"{path}: no JSON objects with fields found")
+    return Piece(label=str(path), path=path, fmt="ndjson", frame=frame, schema=schema, inferred=schema,
+                 line_kind="line")
+
+
+def json_array_piece(path: Path) -> Piece:
+    import polars as pl
+
+    _check_nonempty(path)
+    problem = json_syntax_error(path, ndjson=False)
+    if problem:
+        raise UsageError(problem)
+    try:
+        df = pl.read_json(path, infer_schema_length=None)
+    except Exception as exc:
+        raise UsageError(f"{path}: expected a JSON array of objects: {_first(exc)}") from None
+    if df.width == 0:
+        raise UsageError(f"{path}: the JSON array holds no objects with fields")
+    frame = df.with_row_index(LINE, offset=1).lazy()
+    return Piece(label=str(path), path=path, fmt="json", frame=frame, schema=dict(df.schema), inferred=dict(df.schema),
+                 line_kind="row")
+
+
+def parquet_piece(path: Path) -> Piece:
+    import polars as pl
+
+    _check_nonempty(path)
+    try:
+        schema = dict(pl.read_parquet_schema(path))
+    except Exception as exc:
+        raise UsageError(f"{path}: not a readable Parquet file (truncated or damaged?): {_first(exc)}") from None
+    frame = pl.scan_parquet(path).with_row_index(LINE, offset=1)
+    return Piece(label=str(path), path=path, fmt="parquet", frame=frame, schema=schema, inferred=schema,
+                 line_kind="row")
+
+
+_AFFINITY = (("INT", "int64"), ("CHAR", "string"), ("CLOB", "string"), ("TEXT", "string"), ("REAL", "float64"),
+             ("FLOA", "float64"), ("DOUB", "float64"), ("BOOL", "bool"), ("DATETIME", "datetime"), ("DATE", "date"))
+
+
+def _sqlite_type(declared: str) -> str:
+    upper = (declared or "").upper()
+    for needle, name in _AFFINITY:
+        if needle in upper:
+            return name
+    return "string"
+
+
+def sqlite_pieces(path: Path, table: str | None) -> Iterator[Piece]:
+    """A SQLite table in batches; values arrive as text and are typed by the column's declared type."""
+    import polars as pl
+
+    from mlops_desktop.data.contract import parse_dtype
+
+    if not table:
+        raise UsageError(f"{path}: which table? pass --table NAME for a SQLite source")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        info = conn.execute(f'PRAGMA table_info("{table.replace(chr(34), chr(34) * 2)}")').fetchall()
+    except sqlite3.Error as exc:
+        raise UsageError(f"{path}: not a readable SQLite database: {exc}") from None
+    if not info:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
+        conn.close()
+        raise UsageError(f"{path}: no table named {table!r}", hint="tables: " + (", ".join(tables) or "(none)"))
+    names = [r[1] for r in info]
+    declared = {r[1]: _sqlite_type(r[2]) for r in info}
+    quoted = ", ".join('"' + n.replace('"', '""') + '"' for n in names)
+    try:
+        cur = conn.execute(f'SELECT {quoted} FROM "{table.replace(chr(34), chr(34) * 2)}" ORDER BY rowid')
+    except sqlite3.Error:
+        cur = conn.execute(f'SELECT {quoted} FROM "{table.replace(chr(34), chr(34) * 2)}"')
+    schema = {n: pl.String for n in names}
+    inferred = {n: parse_dtype(t) for n, t in declared.items()}
+    start = 1
+    try:
+        while True:
+            rows = cur.fetchmany(SQLITE_BATCH)
+            if not rows and start > 1:
+                break
+            columns = {n: [None if r[i] is None else (r[i].hex() if isinstance(r[i], bytes) else str(r[i]))
+                           for r in rows] for i, n in enumerate(names)}
+            df = pl.DataFrame(columns, schema=schema).with_row_index(LINE, offset=start)
+            yield Piece(label=f"{path}:{table}", path=path, fmt="sqlite", frame=df.lazy(), schema=schema,
+                        inferred=inferred, line_kind="row")
+            start += len(rows)
+            if not rows:
+                break
+    finally:
+        conn.close()
+
+
+def _first(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
