@@ -44,7 +44,7 @@ class ActiveRun:
     def log_metric(self, key: str, value: Any, step: int | None = None, timestamp: float | None = None) -> None:
         """Queue one point; returns in about a microsecond. Tensors are converted on the writer thread."""
         tv = type(value)
-        if (tv is not float and tv is not int and not _number_like(value)) or type(key) is not str:
+        if (tv is not float and tv is not int and not _number_like(value)) or type(key) is not str or not key:
             _reject(key, value)
         self._append((key, value, step, timestamp or _time()))
 
@@ -53,7 +53,7 @@ class ActiveRun:
         append = self._append
         for key, value in metrics.items():
             tv = type(value)
-            if (tv is not float and tv is not int and not _number_like(value)) or type(key) is not str:
+            if (tv is not float and tv is not int and not _number_like(value)) or type(key) is not str or not key:
                 _reject(key, value)
             append((key, value, step, ts))
 
@@ -191,7 +191,7 @@ def end_run(status: str = "finished") -> None:
 def log_metric(key: str, value: Any, step: int | None = None, timestamp: float | None = None) -> None:
     run = _runs[-1] if _runs else _current()
     tv = type(value)
-    if (tv is not float and tv is not int and not _number_like(value)) or type(key) is not str:
+    if (tv is not float and tv is not int and not _number_like(value)) or type(key) is not str or not key:
         _reject(key, value)
     run._append((key, value, step, timestamp or _time()))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops_desktop.errors import MlopsError
+from mlops_desktop.errors import StoreError
 from mlops_desktop.tracking.store import MetricArrays
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,12 @@ class MetricWriter:
                 return 0
             try:
                 self._write_fn(series)
+            except StoreError:
+                # the environment (disk full, lock, read-only): keep the points and try again later
+                self._retry = {k: (s, t, v) for k, (s, t, v) in series.items()}
+                raise
             except BaseException:
-                self._retry = {k: [s, t, v] for k, (s, t, v) in series.items()}
+                self._retry = {}  # bad data would fail forever: report it once and drop that batch
                 raise
             self._retry = {}
             self.last_error = None
@@ -163,7 +167,7 @@ class MetricWriter:
             try:
                 self.flush()
                 return
-            except MlopsError:
+            except StoreError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
