@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -70,6 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MlopsError as exc:
         print(f"mlops-desktop: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except sqlite3.Error as exc:
+        # a damaged or unavailable database met in the middle of a read: say so in words, like any StoreError
+        from mlops_desktop.paths import WorkspacePaths, resolve_home
+        from mlops_desktop.store.db import classify_sqlite_error
+
+        mapped = classify_sqlite_error(exc, WorkspacePaths(resolve_home(args.home)).db)
+        if mapped is None:
+            raise
+        print(f"mlops-desktop: error: {mapped}", file=sys.stderr)
+        return mapped.exit_code
     except KeyboardInterrupt:
         print("mlops-desktop: interrupted", file=sys.stderr)
         return 130
