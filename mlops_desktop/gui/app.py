@@ -1,0 +1,166 @@
+"""Start the desktop app (or render one view offscreen with --screenshot): checks, theme, crash handler, window."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops_desktop.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlops_desktop.gui.main_window import MainWindow
+    from mlops_desktop.gui.views.base import AppContext
+    from mlops_desktop.workspace import Workspace
+
+REQUIRED = [("PySide6", "PySide6"), ("pyqtgraph", "pyqtgraph"), ("numpy", "numpy")]
+
+
+def missing_dependencies() -> list[str]:
+    import importlib.util
+
+    return [pip for module, pip in REQUIRED if importlib.util.find_spec(module) is None]
+
+
+def display_problem(screenshot: bool) -> str | None:
+    """A sentence saying why no window can be shown, or None."""
+    if screenshot or os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
+        return None
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        return ("no display found: neither DISPLAY nor WAYLAND_DISPLAY is set. Start MLOps Desktop from a desktop "
+                "session, use the commands (mlops-desktop --help), or render a view with --screenshot FILE")
+    return None
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size {text!r} must look like 1280x800") from None
+    if not (320 <= w <= 7680 and 240 <= h <= 4320):
+        raise UsageError(f"--size {text!r} is out of range (320x240 to 7680x4320)")
+    return w, h
+
+
+def make_context(ws: Workspace, settings_path: Path | None = None) -> AppContext:
+    """Services for the window; tests and benchmarks build the same context."""
+    from PySide6.QtCore import QSettings
+
+    from mlops_desktop.gui.notify import Notifications
+    from mlops_desktop.gui.tasks import TaskRunner
+    from mlops_desktop.gui.views.base import AppContext
+
+    notifications = Notifications()
+    runner = TaskRunner(notifications)
+    settings = QSettings(str(settings_path or ws.root / "gui.ini"), QSettings.Format.IniFormat)
+    return AppContext(workspace=ws, tasks=runner, notifications=notifications, settings=settings)
+
+
+def make_window(ctx: AppContext, area_modules: list[tuple[str, str]] | None = None) -> MainWindow:
+    from mlops_desktop.gui.main_window import MainWindow
+    from mlops_desktop.gui.panels import QtLogHandler
+
+    handler = QtLogHandler()
+    logging.getLogger("mlops_desktop").addHandler(handler)
+    logging.getLogger("mlops_desktop").setLevel(logging.INFO)
+    window = MainWindow(ctx, handler, area_modules)
+    window.destroyed.connect(lambda *_: logging.getLogger("mlops_desktop").removeHandler(handler))
+    return window
+
+
+def wait_until_idle(ctx: AppContext, timeout_s: float = 20.0) -> None:
+    """Let queued work finish (queries, plot data) before a screenshot: an event loop, not processEvents spinning."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout_s
+    quiet_ticks = [0]
+
+    def tick() -> None:
+        quiet_ticks[0] = quiet_ticks[0] + 1 if not ctx.tasks.running() else 0
+        if quiet_ticks[0] >= 5 or time.monotonic() > deadline:
+            loop.quit()
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(40)
+    loop.exec()
+    timer.stop()
+
+
+def screenshot(window: MainWindow, ctx: AppContext, path: Path, view: str | None, size: tuple[int, int]) -> None:
+    area, _, sub = (view or "").partition(":")
+    if area:
+        if area not in window.area_ids():
+            raise UsageError(f"--view {view!r}: no such view; choose from {', '.join(window.area_ids())}")
+        window.navigate(area)
+    window.resize(*size)
+    window.show()
+    wait_until_idle(ctx)
+    current = window.areas.get(window.current_area_id() or "")
+    if sub:
+        if current is None or not hasattr(current, "show_item"):
+            raise UsageError(f"--view {view!r}: the area {area!r} has no sub-views")
+        current.show_item(tab=sub)
+        wait_until_idle(ctx)
+    image = window.grab().toImage()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not image.save(str(path)):
+        raise UsageError(f"cannot write the screenshot {path} (unknown image type or unwritable folder)")
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = missing_dependencies()
+    if missing:
+        print(f"mlops-desktop: the desktop app needs the Python package(s) {', '.join(missing)}, which are not "
+              f"installed.\n  hint: pip install {' '.join(missing)}", file=sys.stderr)
+        return 1
+    shot = getattr(args, "screenshot", None)
+    problem = display_problem(bool(shot))
+    if problem:
+        print(f"mlops-desktop: {problem}", file=sys.stderr)
+        return 1
+    size = parse_size(getattr(args, "size", None) or "1280x800")
+    if shot:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from mlops_desktop.gui import crash, theme
+    from mlops_desktop.workspace import Workspace
+
+    ws = Workspace.open(getattr(args, "home", None))
+    app = QApplication.instance() or QApplication([sys.argv[0], "-name", "mlops-desktop"])
+    app.setApplicationName("MLOps Desktop")
+    app.setDesktopFileName("mlops-desktop")
+    ctx = make_context(ws)
+    theme.apply(app, str(ctx.settings.value("theme", ws.settings.theme)))
+    handler = crash.CrashHandler(ws.paths.crash_reports)
+    reports = crash.pending_reports(ws.paths.crash_reports)
+    handler.install()
+    handler.on_exception = lambda exc: ctx.notifications.exception("Unexpected error (a crash report was saved)", exc)
+    try:
+        window = make_window(ctx)
+        if shot:
+            screenshot(window, ctx, Path(shot), getattr(args, "view", None), size)
+            window.close()
+            return 0
+        if getattr(args, "view", None):
+            window.navigate(args.view)
+        window.show()
+        if reports:
+            window.show_crash_reports(reports)
+            crash.mark_shown(reports)
+        app.styleHints().colorSchemeChanged.connect(
+            lambda _scheme: str(ctx.settings.value("theme", "system")) == "system" and window.set_theme("system"))
+        app.setAttribute(Qt.ApplicationAttribute.AA_DontShowIconsInMenus, False)
+        return int(app.exec())
+    finally:
+        ctx.tasks.shutdown(3000)
+        handler.uninstall()
+        ws.close()

@@ -1,0 +1,184 @@
+"""The charts tab: one MetricPlot per metric of the selected runs, with x mode, smoothing, log scale and export."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mlops_desktop.gui.charts import X_MODES, MetricPlot, SeriesSpec, export_csv
+from mlops_desktop.gui.theme import SERIES_COLORS, current_mode
+from mlops_desktop.gui.views.base import AppContext
+from mlops_desktop.tracking.entities import Run
+
+MAX_PLOTS = 36
+
+
+class ChartsPanel(QWidget):
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.runs: list[Run] = []
+        self.plots: dict[str, MetricPlot] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 0)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("X axis"))
+        self.x_mode = QComboBox()
+        for mode, label in X_MODES.items():
+            self.x_mode.addItem(label, mode)
+        self.x_mode.currentIndexChanged.connect(lambda _i: self._apply_options())
+        bar.addWidget(self.x_mode)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Smoothing"))
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(0, 99)
+        self.smoothing.setFixedWidth(110)
+        self.smoothing.valueChanged.connect(lambda _v: self._apply_options())
+        bar.addWidget(self.smoothing)
+        self.log_y = QCheckBox("Log scale")
+        self.log_y.toggled.connect(lambda _on: self._apply_options())
+        bar.addWidget(self.log_y)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter metrics…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setMaximumWidth(200)
+        self.filter.textChanged.connect(lambda _t: self._rebuild())
+        bar.addWidget(self.filter)
+        bar.addStretch(1)
+        reset = QPushButton("Reset zoom")
+        reset.clicked.connect(lambda: [p.reset_zoom() for p in self.plots.values()])
+        bar.addWidget(reset)
+        export = QToolButton()
+        export.setText("Export")
+        export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(export)
+        menu.addAction("Charts as PNG…", self.export_png)
+        menu.addAction("Points as CSV…", self.export_csv)
+        export.setMenu(menu)
+        bar.addWidget(export)
+        layout.addLayout(bar)
+        self.empty = QLabel("Select one or more runs to plot their metrics.")
+        self.empty.setObjectName("muted")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.empty, 1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.grid_host = QWidget()
+        self.grid = QGridLayout(self.grid_host)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(6)
+        self.scroll.setWidget(self.grid_host)
+        layout.addWidget(self.scroll, 1)
+        self.scroll.hide()
+
+    # -- content ---------------------------------------------------------------------------------------------
+    def set_runs(self, runs: list[Run]) -> None:
+        self.runs = list(runs)
+        self._rebuild()
+
+    def metric_keys(self) -> list[str]:
+        keys = sorted({k for r in self.runs for k in r.metrics})
+        text = self.filter.text().strip().lower()
+        return [k for k in keys if text in k.lower()][:MAX_PLOTS]
+
+    def specs_for(self, key: str) -> list[SeriesSpec]:
+        specs = []
+        for i, run in enumerate(self.runs):
+            summary = run.metrics.get(key)
+            if summary is None:
+                continue
+            specs.append(SeriesSpec(run.uuid, key, run.name or run.uuid[:8], SERIES_COLORS[i % len(SERIES_COLORS)],
+                                    run.start_time, summary.count))
+        return specs
+
+    def _rebuild(self) -> None:
+        keys = self.metric_keys()
+        for key in list(self.plots):
+            if key not in keys:
+                plot = self.plots.pop(key)
+                self.grid.removeWidget(plot)
+                plot.deleteLater()
+        columns = 3 if self.width() > 1500 else 2 if len(keys) > 1 else 1
+        for i, key in enumerate(keys):
+            plot = self.plots.get(key)
+            if plot is None:
+                plot = MetricPlot(self.ctx, key)
+                self._configure(plot)
+                self.plots[key] = plot
+            self.grid.addWidget(plot, i // columns, i % columns)
+            plot.set_series(self.specs_for(key))
+        self.empty.setVisible(not keys)
+        self.scroll.setVisible(bool(keys))
+        if not self.runs:
+            self.empty.setText("Select one or more runs to plot their metrics.")
+        elif not keys:
+            self.empty.setText("The selected runs have no metrics" + (" matching the filter." if self.filter.text()
+                                                                      else " yet."))
+
+    def _configure(self, plot: MetricPlot) -> None:
+        plot.set_x_mode(self.x_mode.currentData())
+        plot.set_smoothing(self.smoothing.value() / 100)
+        plot.set_log_y(self.log_y.isChecked())
+        dark = current_mode() == "dark"
+        plot.set_background("#17181a" if dark else "#ffffff", "#c9d1d9" if dark else "#444c56")
+
+    def _apply_options(self) -> None:
+        for plot in self.plots.values():
+            self._configure(plot)
+
+    def invalidate_running(self) -> None:
+        """New points may have arrived for running runs: re-query their series."""
+        running = {r.uuid for r in self.runs if r.status == "running"}
+        for plot in self.plots.values():
+            touched = False
+            for uuid, state in plot.series.items():
+                if uuid in running and not state.pending:
+                    state.loaded_count = -1
+                    touched = True
+            if touched:
+                plot.request_data()
+
+    def idle(self) -> bool:
+        return all(p.idle() for p in self.plots.values())
+
+    def on_theme_changed(self) -> None:
+        self._apply_options()
+
+    # -- export ----------------------------------------------------------------------------------------------
+    def export_png(self) -> None:
+        if not self.plots:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export charts as PNG into")
+        if not folder:
+            return
+        for key, plot in self.plots.items():
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+            plot.export_png(f"{folder}/{safe}.png")
+        self.ctx.notifications.success("Charts exported", f"{len(self.plots)} PNG files in {folder}")
+
+    def export_csv(self) -> None:
+        if not self.plots:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export points as CSV", "metrics.csv", "CSV (*.csv)")
+        if not path:
+            return
+        series = [(s.uuid, s.label, key) for key in self.plots for s in self.specs_for(key)]
+        self.ctx.tasks.submit(export_csv, self.ctx.workspace.tracking, series, path, title="Export CSV",
+                              on_done=lambda n: self.ctx.notifications.success("CSV exported",
+                                                                               f"{n} points in {path}"),
+                              quiet=True)

@@ -1,0 +1,176 @@
+"""Compare runs: a param/metric diff table that highlights differences, and a parallel-coordinates plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mlops_desktop.gui.runs_model import fmt_number
+from mlops_desktop.gui.theme import SERIES_COLORS, current_mode
+from mlops_desktop.tracking.entities import Run
+
+
+def diff_rows(runs: list[Run]) -> list[tuple[str, list[str], bool]]:
+    """(label, value per run, differs) for every param, then the last value of every metric."""
+    rows: list[tuple[str, list[str], bool]] = []
+    for key in sorted({k for r in runs for k in r.params}):
+        values = [r.params.get(key, "") for r in runs]
+        rows.append((f"params.{key}", values, len(set(values)) > 1))
+    for key in sorted({k for r in runs for k in r.metrics}):
+        values = [fmt_number(r.metrics[key].last) if key in r.metrics else "" for r in runs]
+        rows.append((f"metrics.{key}", values, len(set(values)) > 1))
+    return rows
+
+
+def axis_values(runs: list[Run], label: str) -> tuple[np.ndarray, list[str] | None]:
+    """Values of one axis for each run (NaN when missing); categorical axes return their category names."""
+    kind, _, key = label.partition(".")
+    raw: list[str | float | None] = []
+    for r in runs:
+        if kind == "params":
+            raw.append(r.params.get(key))
+        else:
+            s = r.metrics.get(key)
+            raw.append(None if s is None else s.last)
+    numbers: list[float] = []
+    categorical = False
+    for v in raw:
+        if v is None:
+            numbers.append(float("nan"))
+            continue
+        try:
+            numbers.append(float(v))
+        except ValueError:
+            categorical = True
+            break
+    if not categorical:
+        return np.array(numbers, dtype=np.float64), None
+    cats = sorted({str(v) for v in raw if v is not None})
+    return np.array([cats.index(str(v)) if v is not None else np.nan for v in raw], dtype=np.float64), cats
+
+
+class ParallelCoordinates(pg.PlotWidget):
+    """One vertical axis per param/metric, one polyline per run; each axis scaled to its own min..max."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot_item = self.getPlotItem()
+        self.plot_item.hideAxis("left")
+        self.plot_item.hideAxis("bottom")
+        self.plot_item.setMouseEnabled(x=False, y=False)
+        self.plot_item.setMenuEnabled(False)
+        self.hideButtons()
+        self.lines: list[pg.PlotDataItem] = []
+        self.axes: list[str] = []
+
+    def set_data(self, runs: list[Run], axes: list[str], labels: list[str]) -> None:
+        self.plot_item.clear()
+        self.lines, self.axes = [], axes
+        if not runs or len(axes) < 2:
+            return
+        fg = "#c9d1d9" if current_mode() == "dark" else "#444c56"
+        columns = []
+        for i, label in enumerate(axes):
+            values, cats = axis_values(runs, label)
+            finite = values[np.isfinite(values)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            span = hi - lo if hi > lo else 1.0
+            columns.append((values - lo) / span if hi > lo else np.where(np.isfinite(values), 0.5, np.nan))
+            self.plot_item.addItem(pg.InfiniteLine(pos=i, angle=90, pen=pg.mkPen(fg, width=1)))
+            name = label.split(".", 1)[1]
+            top = cats[-1] if cats else fmt_number(hi)
+            bottom = cats[0] if cats else fmt_number(lo)
+            for text, y, anchor in ((name, 1.12, (0.5, 0.5)), (top, 1.04, (0.5, 0.5)), (bottom, -0.05, (0.5, 0.5))):
+                item = pg.TextItem(text, color=fg, anchor=anchor)
+                item.setPos(i, y)
+                self.plot_item.addItem(item)
+        matrix = np.vstack(columns).T
+        xs = np.arange(len(axes), dtype=np.float64)
+        for row, (values, label) in enumerate(zip(matrix, labels, strict=True)):
+            line = pg.PlotDataItem(xs, values, pen=pg.mkPen(SERIES_COLORS[row % len(SERIES_COLORS)], width=2),
+                                   symbol="o", symbolSize=5, connect="finite", name=label)
+            line.setSymbolBrush(SERIES_COLORS[row % len(SERIES_COLORS)])
+            self.plot_item.addItem(line)
+            self.lines.append(line)
+        self.plot_item.setXRange(-0.4, len(axes) - 0.6, padding=0)
+        self.plot_item.setYRange(-0.12, 1.18, padding=0)
+
+
+class CompareView(QWidget):
+    """Shows the selected runs side by side."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs: list[Run] = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        top = QHBoxLayout()
+        self.summary = QLabel("Select two or more runs to compare them.")
+        self.summary.setObjectName("muted")
+        self.only_diff = QCheckBox("Only differences")
+        self.only_diff.setChecked(True)
+        self.only_diff.toggled.connect(lambda _on: self._fill_table())
+        top.addWidget(self.summary, 1)
+        top.addWidget(self.only_diff)
+        layout.addLayout(top)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.parallel = ParallelCoordinates()
+        split.addWidget(self.table)
+        split.addWidget(self.parallel)
+        split.setSizes([520, 480])
+        self.splitter = split
+        layout.addWidget(split, 1)
+
+    def set_runs(self, runs: list[Run]) -> None:
+        self.runs = runs
+        if len(runs) < 2:
+            self.summary.setText("Select two or more runs to compare them.")
+        else:
+            differing = sum(1 for _l, _v, d in diff_rows(runs) if d)
+            self.summary.setText(f"{len(runs)} runs, {differing} fields differ")
+        self._fill_table()
+        rows = diff_rows(runs)
+        varying = [label for label, _v, differs in rows if differs and label.startswith("params.")][:7]
+        metrics = [label for label, _v, _d in rows if label.startswith("metrics.")]
+        axes = varying + metrics[:3]
+        self.parallel.set_data(runs if len(runs) >= 2 else [], axes, [r.name or r.uuid[:8] for r in runs])
+
+    def _fill_table(self) -> None:
+        runs = self.runs
+        rows = diff_rows(runs) if len(runs) >= 2 else []
+        if self.only_diff.isChecked():
+            rows = [r for r in rows if r[2]]
+        self.table.clear()
+        self.table.setColumnCount(len(runs))
+        self.table.setRowCount(len(rows))
+        self.table.setHorizontalHeaderLabels([r.name or r.uuid[:8] for r in runs])
+        self.table.setVerticalHeaderLabels([label for label, _v, _d in rows])
+        highlight = QColor("#5a4a1a") if current_mode() == "dark" else QColor("#fff3c4")
+        for i, (_label, values, differs) in enumerate(rows):
+            for j, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if differs:
+                    item.setBackground(highlight)
+                self.table.setItem(i, j, item)
+        self.table.resizeColumnsToContents()
+
+    def differing_labels(self) -> list[str]:
+        return [label for label, _v, differs in diff_rows(self.runs) if differs]
