@@ -27,6 +27,7 @@ READ_CHUNK = 4 << 20
 class ProcessStatus:
     state: str  # running | exited | gone
     exit_code: int | None = None
+    ended_at: float | None = None  # when the exit code was written (not when we noticed)
 
 
 def local_job_dir(ws: Any, job_id: int) -> Path:
@@ -65,14 +66,15 @@ class LocalBackend:
         code = _read_exit(job_dir / launch.EXIT)
         if code is not None:
             self._reap(job.id)
-            return ProcessStatus("exited", code)
+            return ProcessStatus("exited", code, _mtime(job_dir / launch.EXIT))
         proc = self._children.get(job.id)
         if proc is not None and proc.poll() is not None:
             self._children.pop(job.id, None)
         if job.pid and _group_alive(job.pid):
             return ProcessStatus("running")
         code = _read_exit(job_dir / launch.EXIT)  # it may have finished between the two looks
-        return ProcessStatus("exited", code) if code is not None else ProcessStatus("gone")
+        return ProcessStatus("exited", code, _mtime(job_dir / launch.EXIT)) if code is not None \
+            else ProcessStatus("gone")
 
     def _reap(self, job_id: int) -> None:
         proc = self._children.get(job_id)
@@ -106,6 +108,13 @@ class LocalBackend:
 
     def log_path(self, job: Job) -> Path:
         return local_job_dir(self.ws, job.id) / launch.LOG
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def _read_exit(path: Path) -> int | None:
@@ -334,17 +343,17 @@ class RemoteBackend:
 
     def status(self, job: Job, host: Host, *, check_alive: bool = True) -> ProcessStatus:
         s = self.session(host)
-        code = _remote_exit(s.sftp, job.remote_dir)
+        code, ended = _remote_exit(s.sftp, job.remote_dir)
         if code is not None:
-            return ProcessStatus("exited", code)
+            return ProcessStatus("exited", code, ended)
         if not check_alive:
             return ProcessStatus("running")
         pid = int(job.pid or 0)
         out = s.run(f"kill -0 -- -{pid} 2>/dev/null && echo alive || echo gone", timeout=30)
         if "alive" in out.stdout:
             return ProcessStatus("running")
-        code = _remote_exit(s.sftp, job.remote_dir)
-        return ProcessStatus("exited", code) if code is not None else ProcessStatus("gone")
+        code, ended = _remote_exit(s.sftp, job.remote_dir)
+        return ProcessStatus("exited", code, ended) if code is not None else ProcessStatus("gone")
 
     def pump(self, job: Job, host: Host, store: Any) -> PumpResult:
         s = self.session(host)
@@ -375,13 +384,17 @@ class RemoteBackend:
             self.drop(name)
 
 
-def _remote_exit(sftp: Any, job_dir: str) -> int | None:
+def _remote_exit(sftp: Any, job_dir: str) -> tuple[int | None, float | None]:
+    """(exit code, time it was written) or (None, None) while there is no exit_code file."""
     try:
         with sftp.open(posixpath.join(job_dir, launch.EXIT), "rb") as fh:
             text = fh.read().decode("ascii", "replace").strip()
+            ended = fh.stat().st_mtime
     except FileNotFoundError:
-        return None
-    return int(text) if text.lstrip("-").isdigit() else None
+        return None, None
+    if not text.lstrip("-").isdigit():
+        return None, None
+    return int(text), float(ended) if ended else None
 
 
 @functools.lru_cache(maxsize=1)

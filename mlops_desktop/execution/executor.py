@@ -212,7 +212,7 @@ class Executor:
             if status.state == "running":
                 return job
             self._emit_local_log(job, on_log)
-            return self._conclude(job, status.exit_code)
+            return self._conclude(job, status.exit_code, status.ended_at)
         if not connect and host.name not in self.remote._sessions:
             return job
         self._pump(job, host, on_log)
@@ -229,7 +229,7 @@ class Executor:
             return job
         while self._pump(job, host, on_log):  # drain everything written before the end
             pass
-        return self._conclude(job, status.exit_code)
+        return self._conclude(job, status.exit_code, status.ended_at)
 
     def _pump(self, job: Job, host: Host, on_log: LogCallback | None) -> bool:
         result = self.remote.pump(job, host, self.ws.tracking)
@@ -251,20 +251,23 @@ class Executor:
             self._local_log_pos[job.id] = pos + len(data)
             on_log(job, data)
 
-    def _conclude(self, job: Job, exit_code: int | None) -> Job:
+    def _conclude(self, job: Job, exit_code: int | None, ended_at: float | None = None) -> Job:
         job = self.jobs.get(job.id)
+        if ended_at is not None and job.started_at is not None:
+            ended_at = max(ended_at, job.started_at)  # remote clocks may differ; never a negative duration
         if job.cancel_requested:
-            return self._finish(job, CANCELLED, exit_code=exit_code)
+            return self._finish(job, CANCELLED, exit_code=exit_code, ended_at=ended_at)
         if exit_code is None:
             return self._finish(job, LOST, error="the job's processes are gone and it left no exit code "
                                                    "(killed with SIGKILL, out of memory, or the host rebooted)")
         if exit_code == 0:
-            return self._finish(job, SUCCEEDED, exit_code=0)
+            return self._finish(job, SUCCEEDED, exit_code=0, ended_at=ended_at)
         error = "cannot enter the job directory" if exit_code == launch.CANNOT_ENTER_EXIT else ""
-        return self._finish(job, FAILED, exit_code=exit_code, error=error)
+        return self._finish(job, FAILED, exit_code=exit_code, error=error, ended_at=ended_at)
 
-    def _finish(self, job: Job, state: str, *, exit_code: int | None = None, error: str = "") -> Job:
-        if self.jobs.finish(job.id, state, exit_code=exit_code, error=error):
+    def _finish(self, job: Job, state: str, *, exit_code: int | None = None, error: str = "",
+                ended_at: float | None = None) -> Job:
+        if self.jobs.finish(job.id, state, exit_code=exit_code, error=error, ended_at=ended_at):
             if error:
                 self._note_in_log(job, error)
             store = self.ws.tracking

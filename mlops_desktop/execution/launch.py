@@ -17,7 +17,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def build_argv(kind: str, *, python: str, command: list[str] | None = None, script: str | None = None,
                recipe: str | None = None, params: Mapping[str, str] | None = None) -> list[str]:
     """The argv of a job. Params reach a script as --key=value, a recipe as --param key=value, and a raw command
-    through {key} placeholders in its arguments (an unknown placeholder is an error, not a silent literal)."""
+    through {key} placeholders in its arguments (only names given as params are replaced: shell or awk braces such
+    as ${HOME} or {print} stay as they are)."""
     params = dict(params or {})
     if kind == "command":
         if not command:
@@ -40,9 +41,7 @@ def build_argv(kind: str, *, python: str, command: list[str] | None = None, scri
 def _substitute(arg: str, params: Mapping[str, str]) -> str:
     def repl(match: re.Match[str]) -> str:
         key = match.group(1)
-        if key not in params:
-            raise JobError(f"the command refers to {{{key}}} but no --param {key}=... was given")
-        return str(params[key])
+        return str(params[key]) if key in params else match.group(0)
 
     return _PLACEHOLDER.sub(repl, arg)
 
