@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ingest", "open_dataset", "query", "profile", "run_pipelines", "list_datasets", "resolve"]
+__all__ = ["ingest_files", "open_dataset", "run_query", "profile_dataset", "run_pipelines", "list_datasets", "resolve"]
+# (function names differ from the submodule names ingest/query/profile, which Python binds on the package)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "ingest":
+    if name == "ingest_files":
         from mlops_desktop.data.ingest import ingest
 
         return ingest
@@ -19,11 +20,11 @@ def __getattr__(name: str) -> Any:
         from mlops_desktop.data.lake import open_dataset
 
         return open_dataset
-    if name == "query":
+    if name == "run_query":
         from mlops_desktop.data.query import query
 
         return query
-    if name == "profile":
+    if name == "profile_dataset":
         from mlops_desktop.data.profile import profile
 
         return profile

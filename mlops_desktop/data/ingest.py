@@ -54,21 +54,12 @@ class _Counts:
 def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOptions | None = None,
            contract: Contract | None = None, mode: str = "replace", progress: Progress | None = None) -> IngestResult:
     """Ingest files (paths, globs, directories) into a new version of ``dataset``; nothing is stored on failure."""
-    started = time.monotonic()
-    catalog.check_name(dataset)
     if mode not in ("replace", "append"):
         raise UsageError(f"unknown mode {mode!r}", hint="use append or replace")
     options = options or SourceOptions()
-    progress = progress or Progress()
     files = expand(paths)
-    previous = catalog.latest(ws.db, dataset)
-    base = previous if mode == "append" else None
-    staging = lake.new_staging(ws)
-    tmpdir = staging.root / "tmp"
-    tmpdir.mkdir()
-    try:
-        known = lake.link_parts(lake.version_dir(ws, base), staging) if base else {}
-        writer = _Writer(staging, contract or Contract(), base, ws)
+
+    def produce(writer: _Writer, tmpdir: Path, progress: Progress) -> list[dict[str, Any]]:
         per_file: list[dict[str, Any]] = []
         for index, path in enumerate(files):
             sub = progress.sub(index / len(files), (index + 1) / len(files))
@@ -77,6 +68,49 @@ def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOpti
                 writer.write(piece, counts, sub, options)
             per_file.append({"path": str(path), "rows_in": counts.rows_in, "rows_stored": counts.stored,
                              "rows_rejected": counts.rejected})
+        return per_file
+
+    source = {"paths": [str(Path(p).resolve()) for p in files], "options": options.to_dict(),
+              "contract": contract.to_dict() if contract and not contract.is_empty() else None}
+    return build_version(ws, dataset, produce, contract=contract, mode=mode, source=source, progress=progress,
+                         options=options)
+
+
+def derive(ws: Workspace, dataset: str, frame: pl.LazyFrame, *, label: str, parent_ids: list[int],
+           step: str, fingerprint: str, source: dict[str, Any], contract: Contract | None = None,
+           progress: Progress | None = None) -> IngestResult:
+    """Store a computed frame (a pipeline step's output) as a new version, through the same contract checks."""
+    schema = dict(frame.collect_schema())
+
+    def produce(writer: _Writer, tmpdir: Path, progress: Progress) -> list[dict[str, Any]]:
+        counts = _Counts()
+        piece = Piece(label=label, path=tmpdir, fmt="derived", frame=frame.with_row_index(LINE, offset=1),
+                      schema=schema, inferred=schema, line_kind="row")
+        writer.write(piece, counts, progress, SourceOptions())
+        return [{"path": label, "rows_in": counts.rows_in, "rows_stored": counts.stored,
+                 "rows_rejected": counts.rejected}]
+
+    return build_version(ws, dataset, produce, contract=contract, mode="derive", source=source, progress=progress,
+                         options=SourceOptions(), parent_ids=parent_ids, step=step, fingerprint=fingerprint)
+
+
+def build_version(ws: Workspace, dataset: str, produce: Any, *, contract: Contract | None, mode: str,
+                  source: dict[str, Any], progress: Progress | None, options: SourceOptions,
+                  parent_ids: list[int] | None = None, step: str | None = None,
+                  fingerprint: str | None = None) -> IngestResult:
+    """Stage, fill (``produce``), check, hash and atomically commit one version; discard everything on failure."""
+    started = time.monotonic()
+    catalog.check_name(dataset)
+    progress = progress or Progress()
+    previous = catalog.latest(ws.db, dataset)
+    base = previous if mode == "append" else None
+    staging = lake.new_staging(ws)
+    tmpdir = staging.root / "tmp"
+    tmpdir.mkdir()
+    try:
+        known = lake.link_parts(lake.version_dir(ws, base), staging) if base else {}
+        writer = _Writer(staging, contract or Contract(), base, ws)
+        per_file = produce(writer, tmpdir, progress)
         progress.check()
         if writer.schema is None:
             raise UsageError("nothing to ingest")
@@ -91,12 +125,11 @@ def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOpti
         rows_in = sum(f["rows_in"] for f in per_file)
         stored = sum(f["rows_stored"] for f in per_file)
         rejected = sum(f["rows_rejected"] for f in per_file)
-        source = {"paths": [str(Path(p).resolve()) for p in files], "options": options.to_dict(),
-                  "contract": contract.to_dict() if contract and not contract.is_empty() else None,
-                  "files": per_file}
+        parents = list(parent_ids or []) + ([base.id] if base else [])
         new = NewVersion(name=dataset, path="", schema=schema, row_count=(base.row_count if base else 0) + stored,
-                         bytes=total_bytes, content_hash=content, source=source, mode=mode, rows_in=rows_in,
-                         rows_rejected=rejected, drift=drift, parent_ids=[base.id] if base else [],
+                         bytes=total_bytes, content_hash=content, source=source | {"files": per_file}, mode=mode,
+                         rows_in=rows_in, rows_rejected=rejected, drift=drift, parent_ids=parents,
+                         producer_step=step, producer_fingerprint=fingerprint,
                          expect_base_id=base.id if base else None)
         version = lake.commit(ws, staging, new)
     except BaseException:
@@ -236,6 +269,8 @@ class _Writer:
             problem = json_syntax_error(piece.path, ndjson=True)
             if problem:
                 return problem
+        if piece.fmt == "derived":
+            return f"evaluation failed: {_first(exc)}"
         return f"{piece.label}: cannot read {piece.fmt}: {_first(exc)}"
 
     def _check_short_rows(self, piece: Piece, good: Path, bad: Path, n: int, options: SourceOptions,

@@ -1,0 +1,307 @@
+"""`mlops-desktop data ...`: ingest, list, show, rejects, query, profile, run pipelines and lineage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from mlops_desktop.cli.common import command, open_workspace
+from mlops_desktop.cli.output import clean_json, emit_json, fmt_time, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="the data lake: ingest, query, profile, pipelines, lineage")
+    data_sub = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+
+    p = command(data_sub, "ingest", cmd_ingest, "ingest files (paths, globs, directories) as a new dataset version")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--dataset", "-d", required=True, help="dataset name (a plain identifier)")
+    p.add_argument("--format", choices=["csv", "tsv", "ndjson", "json", "parquet", "sqlite"],
+                   help="input format (default: from the file extension)")
+    p.add_argument("--contract", metavar="FILE",
+                   help="contract file (TOML or JSON); default: [datasets.NAME.contract] of the project's mlops.toml")
+    p.add_argument("--mode", choices=["replace", "append"], default="replace",
+                   help="replace: the new version holds only these rows; append: previous version + these rows")
+    p.add_argument("--delimiter", default=None, help="field delimiter for CSV (default , ; \\t for TSV)")
+    p.add_argument("--quote", default='"', help="quote character for CSV (default \")")
+    p.add_argument("--no-quote", action="store_true", help="CSV fields are never quoted")
+    p.add_argument("--encoding", default="utf-8", help="text encoding (utf-8 with or without BOM, latin-1, ...)")
+    p.add_argument("--no-header", action="store_true", help="the first CSV line is data (columns: column_1, ...)")
+    p.add_argument("--null", action="append", default=[], metavar="TEXT", help="CSV text meaning null (repeatable)")
+    p.add_argument("--table", help="table to read from a SQLite database")
+    p.add_argument("--project", metavar="DIR", help="project directory holding mlops.toml (default: current dir)")
+
+    command(data_sub, "list", cmd_list, "list datasets with their latest version")
+    p = command(data_sub, "show", cmd_show, "show a dataset version: schema, source, lineage, and all versions")
+    p.add_argument("ref", metavar="NAME[@VERSION]")
+    p = command(data_sub, "rejects", cmd_rejects, "show the rows a version rejected, with file, line and reason")
+    p.add_argument("ref", metavar="NAME[@VERSION]")
+    p.add_argument("--limit", "-n", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--output", "-o", metavar="FILE", help="write every reject to a .csv or .parquet file")
+    p = command(data_sub, "query", cmd_query, "SQL over datasets (NAME = latest, NAME@N = pinned), paged")
+    p.add_argument("sql")
+    p.add_argument("--limit", "-n", type=int, default=50)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--output", "-o", metavar="FILE", help="export the whole result to a .csv or .parquet file")
+    p = command(data_sub, "profile", cmd_profile, "column profile of a version (computed once, then cached)")
+    p.add_argument("ref", metavar="NAME[@VERSION]")
+    p.add_argument("--refresh", action="store_true", help="compute again instead of reading the cache")
+    p = command(data_sub, "run", cmd_run, "run the project's pipelines, one pipeline, or one step (incremental)")
+    p.add_argument("target", nargs="?", metavar="PIPELINE|STEP")
+    p.add_argument("--force", action="store_true", help="rebuild even when inputs and code are unchanged")
+    p.add_argument("--project", metavar="DIR", help="project directory holding mlops.toml (default: current dir)")
+    p = command(data_sub, "lineage", cmd_lineage, "where a dataset version came from and what was made from it")
+    p.add_argument("ref", metavar="NAME[@VERSION]")
+
+
+class _StderrProgress:
+    """A one-line progress display on a terminal; silent when stderr is not one."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.tty:
+            sys.stderr.write(f"\r{fraction * 100:5.1f}%  {message[:70]:<70}")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + " " * 80 + "\r")
+
+
+def _progress() -> tuple[Any, _StderrProgress]:
+    from mlops_desktop.progress import Progress
+
+    display = _StderrProgress()
+    return Progress(display), display
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from mlops_desktop.data.contract import load_contract_file
+    from mlops_desktop.data.csvcheck import CsvOptions
+    from mlops_desktop.data.ingest import ingest
+    from mlops_desktop.data.project import find_project
+    from mlops_desktop.data.sources import SourceOptions
+
+    contract = None
+    if args.contract:
+        contract = load_contract_file(args.contract)
+    else:
+        project = find_project(args.project, required=bool(args.project))
+        if project is not None:
+            contract = project.contracts.get(args.dataset)
+    separator = args.delimiter if args.delimiter is not None else ("\t" if args.format == "tsv" else ",")
+    if separator == "\\t":
+        separator = "\t"
+    csv = CsvOptions(separator=separator, quote_char=None if args.no_quote else args.quote, encoding=args.encoding,
+                     has_header=not args.no_header, null_values=tuple(args.null))
+    options = SourceOptions(format=args.format, csv=csv, table=args.table)
+    progress, display = _progress()
+    with open_workspace(args) as ws:
+        try:
+            result = ingest(ws, args.paths, args.dataset, options=options, contract=contract, mode=args.mode,
+                            progress=progress)
+        finally:
+            display.done()
+    if args.json:
+        emit_json(result.to_dict())
+    else:
+        table(["field", "value"], [
+            ("dataset", f"{result.dataset}@{result.version}"), ("rows in", result.rows_in),
+            ("rows stored", result.rows_stored), ("rows rejected", result.rows_rejected),
+            ("rows in version", result.row_count), ("bytes", result.bytes),
+            ("content hash", result.content_hash[:16]), ("seconds", result.seconds)])
+        for change in result.drift:
+            print(f"schema drift: {change}")
+        if result.rows_rejected:
+            print(f"see the rejected rows: mlops-desktop data rejects {result.dataset}@{result.version}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from mlops_desktop.data import catalog
+
+    with open_workspace(args) as ws:
+        versions = catalog.list_datasets(ws.db)
+    if args.json:
+        emit_json([v.to_dict() for v in versions])
+        return 0
+    table(["dataset", "version", "rows", "rejected", "bytes", "columns", "created", "made by"],
+          [(v.name, v.version, v.row_count, v.rows_rejected, v.bytes, len(v.schema), fmt_time(v.created_at),
+            v.producer_step or v.mode) for v in versions])
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from mlops_desktop.data import catalog
+
+    with open_workspace(args) as ws:
+        version = catalog.resolve(ws.db, args.ref)
+        versions = catalog.list_versions(ws.db, version.name)
+    if args.json:
+        emit_json(version.to_dict() | {"versions": [v.to_dict() for v in versions]})
+        return 0
+    table(["field", "value"], [
+        ("dataset", version.ref), ("rows", version.row_count), ("rows in", version.rows_in),
+        ("rows rejected", version.rows_rejected), ("bytes", version.bytes), ("content hash", version.content_hash),
+        ("mode", version.mode), ("made by", version.producer_step or "-"), ("parents", ", ".join(version.parents)),
+        ("created", fmt_time(version.created_at)),
+        ("source", ", ".join(version.source.get("paths") or [version.source.get("step") or "-"]))], max_width=100)
+    print()
+    table(["column", "type"], list(version.schema.items()))
+    for change in version.drift:
+        print(f"schema drift from the previous version: {change}")
+    print()
+    table(["version", "rows", "rejected", "mode", "created", "hash"],
+          [(v.version, v.row_count, v.rows_rejected, v.mode, fmt_time(v.created_at), v.content_hash[:12])
+           for v in versions])
+    return 0
+
+
+def cmd_rejects(args: argparse.Namespace) -> int:
+    from mlops_desktop.data import catalog, lake
+    from mlops_desktop.errors import UsageError
+
+    with open_workspace(args) as ws:
+        version = catalog.resolve(ws.db, args.ref)
+        files = lake.reject_files(ws, version)
+    import polars as pl
+
+    if not files:
+        if args.json:
+            emit_json({"dataset": version.ref, "rows_rejected": 0, "by_reason": [], "rows": []})
+        else:
+            print(f"{version.ref} rejected no rows")
+        return 0
+    frame = pl.scan_parquet([str(f) for f in files])
+    if args.output:
+        out = args.output
+        if out.endswith(".csv"):
+            frame.sink_csv(out)
+        elif out.endswith((".parquet", ".pq")):
+            frame.sink_parquet(out)
+        else:
+            raise UsageError("--output must end in .csv or .parquet")
+    by_reason = frame.group_by("_reason").len().sort("len", descending=True).collect().rows()
+    page = frame.slice(args.offset, args.limit).collect()
+    if args.json:
+        emit_json(clean_json({"dataset": version.ref, "rows_rejected": version.rows_rejected,
+                              "by_reason": [{"reason": r, "rows": n} for r, n in by_reason],
+                              "rows": page.to_dicts()}))
+        return 0
+    print(f"{version.ref}: {version.rows_rejected} rejected rows")
+    table(["reason", "rows"], by_reason, max_width=100)
+    print()
+    cols = ["_source_file", "_source_line", "_reason"] + [c for c in page.columns if not c.startswith("_")][:6]
+    table(["file", "line", "reason"] + cols[3:], page.select(cols).rows(), max_width=60)
+    if args.output:
+        print(f"wrote every reject to {args.output}")
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from mlops_desktop.data.query import export, query
+
+    with open_workspace(args) as ws:
+        if args.output:
+            result = export(ws, args.sql, args.output)
+            if args.json:
+                emit_json(result)
+            else:
+                print(f"wrote {result['rows']} rows to {result['output']}")
+            return 0
+        page = query(ws, args.sql, limit=args.limit, offset=args.offset)
+    if args.json:
+        emit_json(clean_json(page.to_dict()))
+        return 0
+    table(page.columns, page.rows)
+    shown = len(page.rows)
+    if page.total is not None and page.total > page.offset + shown:
+        print(f"rows {page.offset + 1}-{page.offset + shown} of {page.total}; next page: --offset "
+              f"{page.offset + shown}")
+    elif page.total is not None:
+        print(f"{page.total} rows")
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from mlops_desktop.data.profile import profile
+
+    progress, display = _progress()
+    with open_workspace(args) as ws:
+        try:
+            result = profile(ws, args.ref, refresh=args.refresh, progress=progress)
+        finally:
+            display.done()
+    if args.json:
+        emit_json(clean_json(result))
+        return 0
+    print(f"{result['dataset']}@{result['version']}: {result['rows']} rows"
+          + (" (cached profile)" if result.get("cached") else ""))
+    rows = []
+    for c in result["columns"]:
+        q = c.get("quantiles") or {}
+        top = ", ".join(f"{v}({n})" for v, n in (c.get("top") or [])[:3])
+        rows.append((c["name"], c["dtype"], c["nulls"], c["distinct"], c.get("min"), c.get("max"), c.get("mean"),
+                     c.get("std"), q.get("0.5"), top))
+    table(["column", "type", "nulls", "distinct", "min", "max", "mean", "std", "median", "top values"], rows)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mlops_desktop.data.pipeline import run_pipelines
+    from mlops_desktop.data.project import find_project
+
+    project = find_project(args.project, required=True)
+    assert project is not None
+    progress, display = _progress()
+    with open_workspace(args) as ws:
+        try:
+            outcomes = run_pipelines(ws, project, args.target, force=args.force, progress=progress)
+        finally:
+            display.done()
+    failed = [o for o in outcomes if o.status in ("failed", "blocked")]
+    if args.json:
+        emit_json({"steps": [o.to_dict() for o in outcomes], "failed": len(failed)})
+    else:
+        table(["step", "status", "output", "version", "stored", "rejected", "seconds", "message"],
+              [(o.step, o.status, o.output, o.version, o.rows_stored, o.rows_rejected, o.seconds, o.message)
+               for o in outcomes], max_width=100)
+    return 1 if failed else 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from mlops_desktop.data import catalog
+
+    with open_workspace(args) as ws:
+        version = catalog.resolve(ws.db, args.ref)
+        upstream: list[tuple[str, str, str]] = []
+        todo = [version]
+        seen: set[int] = set()
+        while todo:
+            v = todo.pop()
+            if v.id in seen:
+                continue
+            seen.add(v.id)
+            for parent in v.parents:
+                upstream.append((v.ref, parent, v.producer_step or v.mode))
+                todo.append(catalog.resolve(ws.db, parent))
+        children = catalog.children_of(ws.db, version.id)
+        runs = [r for r in catalog.runs_that_read(ws.db, version.name) if r["version"] == str(version.version)]
+    if args.json:
+        emit_json({"dataset": version.ref, "made_by": version.producer_step, "source": version.source,
+                   "upstream": [{"child": c, "parent": p, "via": s} for c, p, s in upstream],
+                   "downstream": children, "runs": runs})
+        return 0
+    print(f"{version.ref} made by {version.producer_step or version.mode}"
+          + (f" from {', '.join(version.source.get('paths') or [])}" if version.source.get("paths") else ""))
+    if upstream:
+        print("\nupstream:")
+        table(["version", "parent", "via"], upstream)
+    print("\ndownstream: " + (", ".join(children) if children else "(none)"))
+    print("\nruns that read it:")
+    table(["run", "name", "version", "context"], [(r["run"], r["run_name"], r["version"], r["context"]) for r in runs])
+    return 0
