@@ -241,7 +241,7 @@ class MetricPlot(QWidget):
             self.ctx.tasks.submit(
                 load_series, self.ctx.workspace.tracking, uuid, self.key, want_buckets, self.x_mode,
                 None if window is None else window[0], None if window is None else window[1],
-                state.spec.start_time, title=f"Load {self.key}", key=f"_plot_{id(self)}_{uuid}", quiet=True,
+                state.spec.start_time, title=f"Load {self.key}", key=f"_plot_{id(self)}_{uuid}", quiet=True, owner=self,
                 on_done=lambda xy, u=uuid, w=window, b=buckets, c=count, m=self.x_mode, t=started:
                     self._on_loaded(u, xy, w, b, c, m, t),
                 on_error=lambda _exc, u=uuid: self._on_failed(u))

@@ -96,8 +96,8 @@ class MainWindow(QMainWindow):
         self.palette_shortcut = QShortcut(QKeySequence("Ctrl+K"), self)
         self.palette_shortcut.activated.connect(self.open_palette)
         ctx.notifications.posted.connect(self._on_notification)
-        ctx.tasks.task_added.connect(lambda _t: self._update_task_button())
-        ctx.tasks.task_ended.connect(lambda _t: self._update_task_button())
+        ctx.tasks.task_added.connect(self._update_task_button)
+        ctx.tasks.task_ended.connect(self._update_task_button)
         self._restore_layout()
 
     # -- building --------------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         else:
             self.show_dock(name)
 
-    def _update_task_button(self) -> None:
+    def _update_task_button(self, _task: object = None) -> None:
         running = self.ctx.tasks.running()
         visible = [t for t in running if not (t.key or "").startswith("_")]
         self.task_button.setText(f"{len(visible)} running task{'s' if len(visible) != 1 else ''}"

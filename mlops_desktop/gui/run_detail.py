@@ -156,7 +156,7 @@ class RunDetail(QWidget):
             self.header.setText("Select a run to see its details.")
             return
         self.ctx.tasks.submit(load_detail, self.ctx.workspace.tracking, uuid, title="Load run",
-                              key=f"_detail_{id(self)}", quiet=True, on_done=self._fill)
+                              key=f"_detail_{id(self)}", quiet=True, owner=self, on_done=self._fill)
 
     def reload(self) -> None:
         if self.run is not None:
@@ -228,7 +228,7 @@ class RunDetail(QWidget):
         def job(*a: Any, progress: Any) -> None:
             fn(*a)
 
-        self.ctx.tasks.submit(job, *args, title=title, quiet=True, on_done=lambda _r: self.reload())
+        self.ctx.tasks.submit(job, *args, title=title, quiet=True, owner=self, on_done=lambda _r: self.reload())
 
     def _save_notes(self) -> None:
         if self.run is None:

@@ -95,6 +95,7 @@ class RunsTableModel(QAbstractTableModel):
         self.loading = False
         self.last_query_s = 0.0
         self._generation = 0
+        self._fresh_pending = False
 
     # -- query -----------------------------------------------------------------------------------------------
     @property
@@ -124,24 +125,30 @@ class RunsTableModel(QAbstractTableModel):
         """Re-run the search; with ``keep_loaded`` re-read as many rows as are loaded now (live refresh)."""
         self._generation += 1
         generation = self._generation
+        if self._fresh_pending:
+            keep_loaded = False  # a newer refresh must not swallow the first page of a new query
+        elif not keep_loaded:
+            self._fresh_pending = True
         limit = max(PAGE_SIZE, len(self.runs)) if keep_loaded else PAGE_SIZE
         self.loading = True
         started = time.perf_counter()
         self.ctx.tasks.submit(
             fetch_page, self.store, self.experiment_ids, self.filter_string, list(self.order_by), limit,
-            title="Search runs", key=f"_runs_query_{id(self)}", quiet=True,
+            title="Search runs", key=f"_runs_query_{id(self)}", quiet=True, owner=self,
             on_done=lambda page: self._on_page(page, generation, keep_loaded, started),
             on_error=lambda exc: self._on_error(exc, generation))
 
     def _on_error(self, exc: BaseException, generation: int) -> None:
         if generation == self._generation:
             self.loading = False
+            self._fresh_pending = False
             self.query_failed.emit(str(exc))
 
     def _on_page(self, page: RunPage, generation: int, keep_loaded: bool, started: float) -> None:
         if generation != self._generation:
             return
         self.loading = False
+        self._fresh_pending = False
         self.last_query_s = time.perf_counter() - started
         self._refresh_experiment_names()
         old_uuids = [r.uuid for r in self.runs]

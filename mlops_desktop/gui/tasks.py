@@ -71,6 +71,12 @@ class Task(QObject):
     def cancel(self) -> None:
         self.cancel_event.set()
 
+    @Slot()
+    def abandon(self) -> None:
+        """The widget waiting for this task is gone: stop it and deliver nothing."""
+        self.discarded = True
+        self.cancel_event.set()
+
     @Slot(float, str)
     def _on_progress(self, fraction: float, message: str) -> None:
         if self.state != RUNNING or (fraction, message) == (self.fraction, self.message):
@@ -160,11 +166,13 @@ class TaskRunner(QObject):
 
     def submit(self, fn: Callable[..., Any], *args: Any, title: str = "", key: str | None = None,
                on_done: Callable[[Any], None] | None = None, on_error: Callable[[BaseException], None] | None = None,
-               pass_progress: bool = True, quiet: bool = False, **kwargs: Any) -> Task:
+               pass_progress: bool = True, quiet: bool = False, owner: QObject | None = None,
+               **kwargs: Any) -> Task:
         """Run ``fn(*args, progress=..., **kwargs)`` off the GUI thread.
 
         ``key``: cancel and drop any running task with the same key first. ``on_done(result)`` and
         ``on_error(exc)`` run in the GUI thread. ``quiet``: no completion notice (errors are always posted).
+        ``owner``: a widget whose destruction cancels the task and drops its callbacks.
         """
         if key is not None:
             for old in self.tasks:
@@ -172,6 +180,8 @@ class TaskRunner(QObject):
                     old.discarded = True
                     old.cancel()
         task = Task(next(self._ids), title or getattr(fn, "__name__", "task"), key, self)
+        if owner is not None:
+            owner.destroyed.connect(task.abandon)
         if on_done is not None:
             task.succeeded.connect(on_done)
         if on_error is not None:

@@ -50,6 +50,8 @@ class ExperimentsView(QWidget):
         self.ctx = ctx
         self.model = RunsTableModel(ctx, self)
         self._columns_chosen = self._load_columns()
+        if self._columns_chosen is not None:
+            self.model.set_columns(*self._columns_chosen)
         self._pending_select: str | None = None
 
         self.experiments = QListWidget()
@@ -119,7 +121,15 @@ class ExperimentsView(QWidget):
         self.vsplit.setStretchFactor(0, 2)
         self.vsplit.setStretchFactor(1, 3)
         self.hsplit = QSplitter(Qt.Orientation.Horizontal)
-        self.hsplit.addWidget(self.experiments)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(6, 8, 0, 0)
+        heading = QLabel("Experiments")
+        heading.setObjectName("heading")
+        left_layout.addWidget(heading)
+        left_layout.addWidget(self.experiments, 1)
+        self.experiments.setFrameShape(QListWidget.Shape.NoFrame)
+        self.hsplit.addWidget(left)
         self.hsplit.addWidget(self.vsplit)
         self.hsplit.setStretchFactor(1, 1)
         self.hsplit.setSizes([190, 900])
@@ -424,6 +434,8 @@ class ExperimentsView(QWidget):
     def on_workspace_changed(self) -> None:
         self.watcher.reset()
         self._columns_chosen = self._load_columns()
+        if self._columns_chosen is not None:
+            self.model.set_columns(*self._columns_chosen)
         self._fill_experiments()
         self.apply_query()
 
