@@ -31,7 +31,8 @@ class ProcessStatus:
 
 
 def local_job_dir(ws: Any, job_id: int) -> Path:
-    return ws.paths.jobs / str(job_id)
+    # absolute: the wrapper script and the job's environment must not depend on a working directory
+    return Path(os.path.abspath(ws.paths.jobs)) / str(job_id)
 
 
 class LocalBackend:
@@ -47,7 +48,7 @@ class LocalBackend:
         cwd = job.project_dir or str(job_dir)
         if not Path(cwd).is_dir():
             raise JobError(f"job {job.id}: project directory {cwd} does not exist")
-        env = {**env, "MLOPS_DESKTOP_HOME": str(self.ws.root)}
+        env = {**env, "MLOPS_DESKTOP_HOME": os.path.abspath(self.ws.root)}
         script = job_dir / launch.SCRIPT
         script.write_text(launch.wrapper_script(job_dir=str(job_dir), cwd=cwd, argv=job.argv, env=env),
                           encoding="utf-8")
