@@ -68,7 +68,8 @@ def read_header(path: Path, opts: CsvOptions) -> list[str]:
         raise UsageError(problem or f"{path}: cannot be decoded as {opts.encoding}",
                          hint="pass --encoding (e.g. latin-1 or cp1252) if the file is not UTF-8") from None
     except csv.Error as exc:
-        raise UsageError(f"{path}: line {reader.line_num}: malformed header: {exc}") from None
+        what = "malformed header" if reader.line_num <= 1 else "malformed quoting"
+        raise UsageError(f"{path}: line {reader.line_num}: {what}: {exc}") from None
     if first is None:
         raise UsageError(f"{path}: the file holds no rows (only blank lines)")
     if not opts.has_header:

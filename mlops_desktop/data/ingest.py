@@ -109,7 +109,7 @@ def build_version(ws: Workspace, dataset: str, produce: Any, *, contract: Contra
     tmpdir.mkdir()
     try:
         known = lake.link_parts(lake.version_dir(ws, base), staging) if base else {}
-        writer = _Writer(staging, contract or Contract(), base, ws)
+        writer = _Writer(staging, contract or Contract(), base, ws, first_part=len(known))
         per_file = produce(writer, tmpdir, progress)
         progress.check()
         if writer.schema is None:
@@ -161,7 +161,8 @@ def schema_drift(old: dict[str, str] | None, new: dict[str, str]) -> list[str]:
 class _Writer:
     """Writes pieces into one staging directory with a single effective contract (fixed by the first piece)."""
 
-    def __init__(self, staging: lake.Staging, contract: Contract, base: DatasetVersion | None, ws: Workspace) -> None:
+    def __init__(self, staging: lake.Staging, contract: Contract, base: DatasetVersion | None, ws: Workspace,
+                 first_part: int = 0) -> None:
         self.staging = staging
         self.contract = contract
         self.base = base
@@ -169,13 +170,30 @@ class _Writer:
         self.effective: Contract | None = None
         self.schema: dict[str, Any] | None = None
         self.columns: list[str] | None = None
-        self.part = 0
+        self.part = first_part
+        self.first_part = first_part
         self.duplicates: dict[str, set[int]] | None = None
 
     def _prepare(self, piece: Piece) -> None:
         import polars as pl
 
-        self.effective = merged_with_inferred(self.contract, piece.inferred)
+        inferred = dict(piece.inferred)
+        if self.base is not None:
+            from mlops_desktop.data.contract import parse_dtype
+
+            missing = [c for c in self.base.schema if c not in piece.schema]
+            extra = [c for c in piece.schema if c not in self.base.schema]
+            if missing or extra:
+                drift = [f"added column {c}" for c in extra] + [f"removed column {c}" for c in missing]
+                raise UsageError(f"cannot append to {self.base.ref}: the schema differs ({'; '.join(drift)})",
+                                 hint="use --mode replace to start a new version with the new schema")
+            for name, text in self.base.schema.items():  # appended rows must fit the base version's types
+                try:
+                    inferred[name] = parse_dtype(text)
+                except UsageError:
+                    pass
+            self.contract = _with_base_types(self.contract, inferred)
+        self.effective = merged_with_inferred(self.contract, inferred)
         plan = plan_checks(self.effective, piece.schema, piece.label)
         probe = pl.LazyFrame(schema=piece.schema).with_columns(plan.raw_keep).with_columns(plan.typed)
         try:
@@ -220,7 +238,7 @@ class _Writer:
             reason = join_reasons([reason, pl.when(is_dup).then(pl.lit(
                 "duplicate value of unique key " + " / ".join("(" + ", ".join(k) + ")" for k in keys)))])
         frame = frame.with_columns(ok.alias("__ok"))
-        part = f"{self.staging.token}-{self.part:05d}.parquet"
+        part = f"{self.part:05d}-{self.staging.token}.parquet"
         self.part += 1
         good_path = self.staging.data / part
         bad_path = self.staging.rejects / part
@@ -250,7 +268,7 @@ class _Writer:
               and _csv_opts(piece, options).quote_char
               and has_byte(piece.path, _csv_opts(piece, options).quote_char.encode())):
             _exact_lines(bad_path, piece, options)
-        if n_good == 0 and (self.part > 1 or n_bad > 0):
+        if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
             good_path.unlink()
         counts.rows_in += n_good + n_bad
         counts.stored += n_good
@@ -324,6 +342,21 @@ class _Writer:
             dup_lines |= set(dups.to_list())
             self._seen[key] = pl.concat([seen, current.filter(not_null).select(cols)]).unique()
         return dup_lines
+
+
+def _with_base_types(contract: Contract, types: dict[str, Any]) -> Contract:
+    """The contract with every column typed as in the version being appended to."""
+    from mlops_desktop.data.contract import ColumnRule, TYPE_NAMES
+
+    cols = dict(contract.columns)
+    for name, dtype in types.items():
+        tname = dtype_name(dtype)
+        if tname not in TYPE_NAMES:
+            continue
+        rule = cols.get(name) or ColumnRule(name=name)
+        cols[name] = ColumnRule(**{**rule.__dict__, "type": tname})
+    return Contract(columns=cols, rows=contract.rows, unique=contract.unique, extra_columns=contract.extra_columns,
+                    origin=contract.origin)
 
 
 def _csv_opts(piece: Piece, options: SourceOptions) -> Any:

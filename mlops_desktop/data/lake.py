@@ -140,7 +140,8 @@ def finish_staging(staging: Staging, known_hashes: dict[str, str] | None = None)
     rejects = sorted(p.relative_to(staging.root).as_posix() for p in staging.rejects.rglob("*.parquet"))
     for rel in rejects:
         _fsync(staging.root / rel)
-    content = hashlib.sha256("".join(f"{h}  {r}\n" for r, h in parts.items()).encode()).hexdigest()
+    # parts are named in row order (NNNNN-token.parquet); the hash covers their contents in that order, not names
+    content = hashlib.sha256("".join(f"{h}\n" for h in parts.values()).encode()).hexdigest()
     (staging.root / MANIFEST).write_text(json.dumps({"parts": parts, "rejects": rejects}, indent=1), encoding="utf-8")
     _fsync(staging.root / MANIFEST)
     return content, total, len(rejects)

@@ -1,0 +1,34 @@
+"""Fixtures for the data-lake tests: a fresh workspace per test and helpers to write input files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_desktop.workspace import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    workspace = Workspace.open(tmp_path / "ws")
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def src(tmp_path: Path):
+    """src("name.csv", text_or_bytes) writes an input file and returns its path."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+
+    def write(name: str, content: str | bytes) -> Path:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    return write

@@ -1,0 +1,188 @@
+"""Contracts: every kind of rule rejects exactly the rows that break it, with file, line and reason."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from mlops_desktop.data import catalog, lake
+from mlops_desktop.data.contract import contract_from_dict, load_contract_file
+from mlops_desktop.data.ingest import ingest
+from mlops_desktop.errors import MlopsError
+
+CSV = """id,price,qty,cat,code,day,flag
+1,10.5,3,a,AB1,2024-01-01,true
+2,-1,4,a,AB2,2024-01-02,false
+3,abc,5,b,AB3,2024-01-03,yes
+4,20,,c,AB4,2024-01-04,no
+5,30,7,z,AB5,2024-01-05,true
+6,40,8,b,xx,2024-01-06,true
+7,50,9,b,AB7,2024-13-45,true
+8,60,1000,a,AB8,2024-01-08,maybe
+1,70,2,a,AB9,2024-01-09,true
+,80,3,a,AB0,2024-01-10,true
+"""
+
+
+def rejects(ws, ref):
+    files = lake.reject_files(ws, catalog.resolve(ws.db, ref))
+    return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
+
+
+def run(ws, src, spec, text=CSV):
+    path = src("data.csv", text)
+    result = ingest(ws, [str(path)], "t", contract=contract_from_dict(spec, "test contract"))
+    assert result.rows_in == result.rows_stored + result.rows_rejected == text.count("\n") - 1
+    bad = rejects(ws, "t")
+    assert set(bad["_source_file"].to_list()) <= {str(path)}
+    return result, bad
+
+
+def lines_and_reasons(bad):
+    return sorted(zip(bad["_source_line"].to_list(), bad["_reason"].to_list(), strict=True))
+
+
+def test_types(ws, src):
+    result, bad = run(ws, src, {"columns": {"price": {"type": "float64"}, "day": {"type": "date"},
+                                            "flag": {"type": "bool"}}})
+    assert result.rows_rejected == 3
+    assert lines_and_reasons(bad) == [
+        (4, "price: 'abc' is not a valid float64"),
+        (8, "day: '2024-13-45' is not a valid date"),
+        (9, "flag: 'maybe' is not a valid bool"),
+    ]
+    stored = lake.open_dataset(ws, "t")
+    assert stored.schema["price"] == pl.Float64 and stored.schema["day"] == pl.Date
+    assert stored.schema["flag"] == pl.Boolean
+    assert stored.filter(pl.col("id") == 4)["flag"].to_list() == [False]  # "no" is a boolean spelling
+
+
+def test_nullability(ws, src):
+    result, bad = run(ws, src, {"columns": {"id": {"nullable": False}, "qty": {"nullable": False}}})
+    assert lines_and_reasons(bad) == [(5, "qty: missing value (column is not nullable)"),
+                                      (11, "id: missing value (column is not nullable)")]
+
+
+def test_ranges(ws, src):
+    result, bad = run(ws, src, {"columns": {"qty": {"type": "int64", "min": 0, "max": 999},
+                                            "price": {"type": "float64", "min": 0}}})
+    assert lines_and_reasons(bad) == [(3, "price: -1 is below the minimum 0"),
+                                      (4, "price: 'abc' is not a valid float64"),
+                                      (9, "qty: 1000 is above the maximum 999")]
+
+
+def test_date_range_with_iso_bounds(ws, src):
+    result, bad = run(ws, src, {"columns": {"day": {"type": "date", "min": "2024-01-03", "max": "2024-01-09"}}})
+    assert [line for line, _ in lines_and_reasons(bad)] == [2, 3, 8, 11]
+
+
+def test_allowed_values(ws, src):
+    result, bad = run(ws, src, {"columns": {"cat": {"allowed": ["a", "b", "c"]}}})
+    assert lines_and_reasons(bad) == [(6, "cat: 'z' is not one of the allowed values")]
+
+
+def test_regex(ws, src):
+    result, bad = run(ws, src, {"columns": {"code": {"regex": "^AB[0-9]{1}$"}}})
+    assert lines_and_reasons(bad) == [(7, "code: 'xx' does not match /^AB[0-9]{1}$/")]
+
+
+def test_unique_column_keeps_first_occurrence(ws, src):
+    result, bad = run(ws, src, {"columns": {"id": {"type": "int64", "unique": True}}})
+    assert lines_and_reasons(bad) == [(10, "duplicate value of unique key (id)")]
+    assert lake.open_dataset(ws, "t").filter(pl.col("id") == 1)["price"].to_list() == ["10.5"]
+
+
+def test_composite_unique_key(ws, src):
+    text = "a,b\n1,x\n1,y\n1,x\n2,x\n"
+    result, bad = run(ws, src, {"unique": [["a", "b"]]}, text)
+    assert lines_and_reasons(bad) == [(4, "duplicate value of unique key (a, b)")]
+
+
+def test_unique_across_append(ws, src):
+    contract = contract_from_dict({"columns": {"id": {"type": "int64", "unique": True}}}, "c")
+    ingest(ws, [str(src("1.csv", "id,v\n1,a\n2,b\n"))], "u", contract=contract)
+    result = ingest(ws, [str(src("2.csv", "id,v\n2,c\n3,d\n3,e\n"))], "u", contract=contract, mode="append")
+    assert (result.rows_stored, result.rows_rejected, result.row_count) == (1, 2, 3)
+    assert sorted(lake.open_dataset(ws, "u")["id"].to_list()) == [1, 2, 3]
+    assert [line for line, _ in lines_and_reasons(rejects(ws, "u@2"))] == [2, 4]
+
+
+def test_row_expressions(ws, src):
+    result, bad = run(ws, src, {"columns": {"price": {"type": "float64"}, "qty": {"type": "int64"}},
+                                "rows": ["price * qty < 5000", "cat <> 'c' OR qty IS NOT NULL"]})
+    assert lines_and_reasons(bad) == [
+        (4, "price: 'abc' is not a valid float64"),
+        (5, "row check failed: cat <> 'c' OR qty IS NOT NULL"),
+        (9, "row check failed: price * qty < 5000"),
+    ]
+
+
+def test_several_broken_rules_are_all_named(ws, src):
+    result, bad = run(ws, src, {"columns": {"price": {"type": "float64", "min": 0}, "cat": {"allowed": ["b"]}}},
+                      "price,cat\n-5,a\n")
+    assert bad["_reason"].to_list() == ["price: -5 is below the minimum 0; cat: 'a' is not one of the allowed values"]
+
+
+def test_rejects_keep_the_raw_text(ws, src):
+    result, bad = run(ws, src, {"columns": {"price": {"type": "float64"}}})
+    row = bad.row(0, named=True)
+    assert row["price"] == "abc" and row["id"] == "3" and row["_source_line"] == 4
+
+
+def test_missing_required_column_is_an_error(ws, src):
+    path = src("d.csv", "a,b\n1,2\n")
+    with pytest.raises(MlopsError, match=r"missing column\(s\) 'zz' required by the contract"):
+        ingest(ws, [str(path)], "t", contract=contract_from_dict({"columns": {"zz": {"type": "int64"}}}, "c"))
+
+
+def test_optional_missing_column_is_added_as_nulls(ws, src):
+    path = src("d.csv", "a\n1\n")
+    ingest(ws, [str(path)], "t", contract=contract_from_dict(
+        {"columns": {"zz": {"type": "int64", "required": False}}}, "c"))
+    df = lake.open_dataset(ws, "t")
+    assert df.schema["zz"] == pl.Int64 and df["zz"].to_list() == [None]
+
+
+def test_extra_columns_error_and_drop(ws, src):
+    path = src("d.csv", "a,b\n1,2\n")
+    with pytest.raises(MlopsError, match="'b' are not in the contract"):
+        ingest(ws, [str(path)], "t", contract=contract_from_dict(
+            {"columns": {"a": {}}, "extra_columns": "error"}, "c"))
+    ingest(ws, [str(path)], "t", contract=contract_from_dict({"columns": {"a": {}}, "extra_columns": "drop"}, "c"))
+    assert lake.open_dataset(ws, "t").columns == ["a"]
+
+
+def test_row_expression_on_unknown_column_fails_before_reading(ws, src):
+    path = src("d.csv", "a\n1\n")
+    with pytest.raises(MlopsError, match="does not apply to this data"):
+        ingest(ws, [str(path)], "t", contract=contract_from_dict({"rows": ["nope > 1"]}, "c"))
+
+
+@pytest.mark.parametrize("spec,match", [
+    ({"columns": {"a": {"type": "int65"}}}, "unknown column type 'int65'"),
+    ({"columns": {"a": {"regex": "("}}}, "invalid regex"),
+    ({"columns": {"a": {"nullable": "no"}}}, "'nullable' must be true or false"),
+    ({"columns": {"a": {"colour": 1}}}, r"unknown rule\(s\) \['colour'\]"),
+    ({"rows": ["a >"]}, "not a valid SQL expression"),
+    ({"colums": {}}, r"unknown contract key\(s\) \['colums'\]"),
+    ({"extra_columns": "maybe"}, "must be keep, drop or error"),
+])
+def test_contract_mistakes_are_named(spec, match):
+    with pytest.raises(MlopsError, match=match):
+        contract_from_dict(spec, "file.toml")
+
+
+def test_contract_files_toml_and_json(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('[columns.id]\ntype = "int64"\nunique = true\n[columns.kind]\nallowed = ["a", "b"]\n')
+    contract = load_contract_file(toml)
+    assert contract.columns["id"].unique and contract.columns["kind"].allowed == ("a", "b")
+    js = tmp_path / "c.json"
+    js.write_text(json.dumps({"columns": {"id": "int64"}, "rows": ["id > 0"]}))
+    assert load_contract_file(js).rows == ("id > 0",)
+    broken = tmp_path / "b.toml"
+    broken.write_text("[columns\n")
+    with pytest.raises(MlopsError, match="not valid TOML"):
+        load_contract_file(broken)
