@@ -135,11 +135,11 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # killpg succeeds on zombies; look for a live member
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+            with open(f"/proc/{name}/stat", "rb") as fh:
                 data = fh.read()
         except OSError:
             continue
