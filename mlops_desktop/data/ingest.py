@@ -346,7 +346,7 @@ class _Writer:
 
 def _with_base_types(contract: Contract, types: dict[str, Any]) -> Contract:
     """The contract with every column typed as in the version being appended to."""
-    from mlops_desktop.data.contract import ColumnRule, TYPE_NAMES
+    from mlops_desktop.data.contract import TYPE_NAMES, ColumnRule
 
     cols = dict(contract.columns)
     for name, dtype in types.items():
