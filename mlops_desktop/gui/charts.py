@@ -130,10 +130,14 @@ class MetricPlot(QWidget):
                                            slot=self._on_mouse_moved)
         self._range_timer = QTimer(self)
         self._range_timer.setSingleShot(True)
-        self._range_timer.setInterval(40)
+        # throttle, not debounce: during a long drag the detail still catches up every 80 ms
+        self._range_timer.setInterval(80)
         self._range_timer.timeout.connect(self.request_data)
-        self.plot_item.getViewBox().sigRangeChangedManually.connect(lambda *_: self._range_timer.start())
-        self.plot_item.getViewBox().sigXRangeChanged.connect(lambda *_: self._range_timer.start())
+        self.plot_item.getViewBox().sigXRangeChanged.connect(self._on_range_changed)
+
+    def _on_range_changed(self, *_args: Any) -> None:
+        if not self._range_timer.isActive():
+            self._range_timer.start()
 
     def _make_axis(self) -> pg.AxisItem:
         return pg.DateAxisItem(orientation="bottom") if self.x_mode == "wall" else pg.AxisItem(orientation="bottom")
@@ -151,7 +155,9 @@ class MetricPlot(QWidget):
         for uuid, spec in wanted.items():
             state = self.series.get(uuid)
             if state is None:
-                curve = pg.PlotDataItem(pen=pg.mkPen(spec.color, width=1.6), name=spec.label, connect="finite")
+                # Qt draws 1 px (cosmetic) lines several times faster than wider ones: keep wide pens for short series
+                width = 2 if spec.count < 2000 else 1
+                curve = pg.PlotDataItem(pen=pg.mkPen(spec.color, width=width), name=spec.label, connect="finite")
                 curve.setClipToView(False)   # clipping is done by the store query, with margins
                 self.plot_item.addItem(curve)
                 self.series[uuid] = _SeriesState(spec, curve)
