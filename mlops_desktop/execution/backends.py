@@ -300,6 +300,22 @@ class RemoteBackend:
         return host.work_dir.rstrip("/") if host.work_dir else f"{session.home}/.mlops-desktop"
 
     def start(self, job: Job, host: Host, env: dict[str, str], progress: Progress) -> tuple[int, str]:
+        try:
+            return self._start(job, host, env, progress)
+        except OSError as exc:
+            if getattr(exc, "errno", None) is None:
+                self.drop(host.name)
+                raise SshError(f"lost the connection to host {host.name} while starting job {job.id}: "
+                               f"{exc or type(exc).__name__}") from None
+            # an SFTP error with an errno: permission denied, disk full, ... on the host
+            raise JobError(f"job {job.id}: on host {host.name}: {exc.strerror or exc} "
+                           f"({getattr(exc, 'filename', '') or ''})") from None
+        except _connection_errors() as exc:
+            self.drop(host.name)
+            raise SshError(f"lost the connection to host {host.name} while starting job {job.id}: "
+                           f"{exc or type(exc).__name__}") from None
+
+    def _start(self, job: Job, host: Host, env: dict[str, str], progress: Progress) -> tuple[int, str]:
         from mlops_desktop.execution.sync import sync_dir
 
         q = shlex.quote
@@ -343,6 +359,14 @@ class RemoteBackend:
         return int(pid_text), job_dir
 
     def status(self, job: Job, host: Host, *, check_alive: bool = True) -> ProcessStatus:
+        try:
+            return self._status(job, host, check_alive)
+        except _connection_errors() as exc:
+            self.drop(host.name)
+            raise SshError(f"lost the connection to host {host.name} while checking job {job.id}: {exc}",
+                           hint=f"resume with: mlops-desktop jobs attach {job.id}") from None
+
+    def _status(self, job: Job, host: Host, check_alive: bool) -> ProcessStatus:
         s = self.session(host)
         code, ended = _remote_exit(s.sftp, job.remote_dir)
         if code is not None:
@@ -364,7 +388,7 @@ class RemoteBackend:
             stream.host = host.name  # type: ignore[attr-defined]
         try:
             return stream.pump(s.sftp, store)
-        except (OSError, EOFError) as exc:
+        except _connection_errors() as exc:
             self.drop(host.name)
             raise SshError(f"lost the connection to host {host.name} while streaming job {job.id}: {exc}",
                            hint=f"resume with: mlops-desktop jobs attach {job.id}") from None
@@ -383,6 +407,12 @@ class RemoteBackend:
     def close(self) -> None:
         for name in list(self._sessions):
             self.drop(name)
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import paramiko
+
+    return (OSError, EOFError, paramiko.SSHException)
 
 
 def _remote_exit(sftp: Any, job_dir: str) -> tuple[int | None, float | None]:
