@@ -10,7 +10,9 @@ quarter re-queries (in a worker, through the task runner).
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +25,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from mlops_desktop.gui.views.base import AppContext
 from mlops_desktop.tracking.entities import MetricHistory
 
+# Re-query when the zoom changed by more than this factor since the last fetch (buckets then span <= 1.6 px).
+ZOOM_REQUERY = 1.6
 X_MODES = {"step": "Step", "relative": "Relative time (s)", "wall": "Wall time"}
 
 
@@ -36,6 +40,7 @@ class SeriesSpec:
     color: str
     start_time: float = 0.0   # run start (seconds) for relative time
     count: int = 0            # points the summary reported (a change means new data)
+    live: bool = False        # the run is still logging: always ask the store
 
 
 @dataclass
@@ -85,11 +90,62 @@ def to_store_range(x_mode: str, lo: float | None, hi: float | None, start_time: 
     return ("time", None if lo is None else lo * 1000.0 + offset, None if hi is None else hi * 1000.0 + offset)
 
 
+class HistoryCache:
+    """Full-resolution histories of finished series (thread-safe, least recently used out first).
+
+    Zooming a finished series then re-runs the same min/max downsampling (tracking.downsample) in memory instead
+    of reading and decoding every chunk again; live series always go to the store.
+    """
+
+    def __init__(self, max_points: int = 12_000_000) -> None:
+        self.max_points = max_points
+        self._items: OrderedDict[tuple[str, str], tuple[int, MetricHistory]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, uuid: str, key: str, count: int) -> MetricHistory | None:
+        with self._lock:
+            item = self._items.get((uuid, key))
+            if item is None or item[0] != count:
+                return None
+            self._items.move_to_end((uuid, key))
+            return item[1]
+
+    def put(self, uuid: str, key: str, count: int, hist: MetricHistory) -> None:
+        if len(hist) > self.max_points:
+            return
+        with self._lock:
+            self._items[(uuid, key)] = (count, hist)
+            self._items.move_to_end((uuid, key))
+            while sum(len(h) for _c, h in self._items.values()) > self.max_points:
+                self._items.popitem(last=False)
+
+
+def _sorted_by(hist: MetricHistory, x: str) -> MetricHistory:
+    xs = hist.steps if x == "step" else hist.timestamps_ms
+    if xs.shape[0] > 1 and not bool(np.all(xs[1:] >= xs[:-1])):
+        order = np.argsort(xs, kind="stable")
+        return MetricHistory(hist.key, hist.steps[order], hist.timestamps_ms[order], hist.values[order])
+    return hist
+
+
 def load_series(store: Any, uuid: str, key: str, buckets: int, x_mode: str, lo: float | None, hi: float | None,
-                start_time: float, *, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Worker side (no Qt): the downsampled series in plot coordinates."""
+                start_time: float, cache: HistoryCache | None = None, count: int = 0, *,
+                progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Worker side (no Qt): the min/max-downsampled series in plot coordinates."""
+    from mlops_desktop.tracking.downsample import minmax_indices
+
     x, x_min, x_max = to_store_range(x_mode, lo, hi, start_time)
-    hist = store.metric_history_downsampled(uuid, key, buckets=buckets, x=x, x_min=x_min, x_max=x_max)
+    if cache is None or count <= 0:
+        hist = store.metric_history_downsampled(uuid, key, buckets=buckets, x=x, x_min=x_min, x_max=x_max)
+    else:
+        full = cache.get(uuid, key, count)
+        if full is None:
+            full = store.metric_history(uuid, key)
+            cache.put(uuid, key, count if len(full) == count else -1, full)
+        full = _sorted_by(full, x)
+        idx = minmax_indices(full.steps if x == "step" else full.timestamps_ms, full.values, max(1, buckets),
+                             x_min, x_max)
+        hist = MetricHistory(key, full.steps[idx], full.timestamps_ms[idx], full.values[idx])
     return x_values(hist, x_mode, start_time), hist.values.astype(np.float64, copy=False)
 
 
@@ -98,10 +154,12 @@ class MetricPlot(QWidget):
 
     data_loaded = Signal()
 
-    def __init__(self, ctx: AppContext, key: str, parent: QWidget | None = None) -> None:
+    def __init__(self, ctx: AppContext, key: str, parent: QWidget | None = None,
+                 cache: HistoryCache | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.key = key
+        self.cache = cache if cache is not None else HistoryCache()
         self.x_mode = "step"
         self.smoothing = 0.0
         self.log_y = False
@@ -130,8 +188,8 @@ class MetricPlot(QWidget):
                                            slot=self._on_mouse_moved)
         self._range_timer = QTimer(self)
         self._range_timer.setSingleShot(True)
-        # throttle, not debounce: during a long drag the detail still catches up every 80 ms
-        self._range_timer.setInterval(80)
+        # throttle, not debounce: during a long drag the detail still catches up every 120 ms
+        self._range_timer.setInterval(120)
         self._range_timer.timeout.connect(self.request_data)
         self.plot_item.getViewBox().sigXRangeChanged.connect(self._on_range_changed)
 
@@ -212,11 +270,11 @@ class MetricPlot(QWidget):
             return state.window is not None or abs(state.buckets - buckets) > buckets // 4
         if state.window is None:
             # everything is loaded; zooming in far enough makes the per-pixel buckets too coarse
-            return state.spec.count > 4 * buckets and self._zoom_ratio(view, state) > 1.25
+            return state.spec.count > 4 * buckets and self._zoom_ratio(view, state) > ZOOM_REQUERY
         lo, hi = state.window
         if view[0] < lo or view[1] > hi:
             return True
-        return self._zoom_ratio(view, state) > 1.25
+        return self._zoom_ratio(view, state) > ZOOM_REQUERY
 
     def _zoom_ratio(self, view: tuple[float, float], state: _SeriesState) -> float:
         if state.x.shape[0] < 2:
@@ -247,7 +305,7 @@ class MetricPlot(QWidget):
             self.ctx.tasks.submit(
                 load_series, self.ctx.workspace.tracking, uuid, self.key, want_buckets, self.x_mode,
                 None if window is None else window[0], None if window is None else window[1],
-                state.spec.start_time, title=f"Load {self.key}", key=f"_plot_{id(self)}_{uuid}", quiet=True, owner=self,
+                state.spec.start_time, None if state.spec.live else self.cache, count, title=f"Load {self.key}", key=f"_plot_{id(self)}_{uuid}", quiet=True, owner=self,
                 on_done=lambda xy, u=uuid, w=window, b=buckets, c=count, m=self.x_mode, t=started:
                     self._on_loaded(u, xy, w, b, c, m, t),
                 on_error=lambda _exc, u=uuid: self._on_failed(u))

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlops_desktop.gui.charts import X_MODES, MetricPlot, SeriesSpec, export_csv
+from mlops_desktop.gui.charts import X_MODES, HistoryCache, MetricPlot, SeriesSpec, export_csv
 from mlops_desktop.gui.theme import SERIES_COLORS, current_mode
 from mlops_desktop.gui.views.base import AppContext
 from mlops_desktop.tracking.entities import Run
@@ -34,6 +34,7 @@ class ChartsPanel(QWidget):
         self.ctx = ctx
         self.runs: list[Run] = []
         self.plots: dict[str, MetricPlot] = {}
+        self.cache = HistoryCache()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 0)
         bar = QHBoxLayout()
@@ -103,7 +104,7 @@ class ChartsPanel(QWidget):
             if summary is None:
                 continue
             specs.append(SeriesSpec(run.uuid, key, run.name or run.uuid[:8], SERIES_COLORS[i % len(SERIES_COLORS)],
-                                    run.start_time, summary.count))
+                                    run.start_time, summary.count, live=run.status == "running"))
         return specs
 
     def _rebuild(self) -> None:
@@ -117,7 +118,7 @@ class ChartsPanel(QWidget):
         for i, key in enumerate(keys):
             plot = self.plots.get(key)
             if plot is None:
-                plot = MetricPlot(self.ctx, key)
+                plot = MetricPlot(self.ctx, key, cache=self.cache)
                 self._configure(plot)
                 self.plots[key] = plot
             self.grid.addWidget(plot, i // columns, i % columns)
