@@ -27,20 +27,21 @@ def spiky_run(ws):
     return run.uuid, spike_at
 
 
-def make_plot(ctx, qtbot, uuid, count, width=800):
+def make_plot(ctx, qtbot, uuid, count, width=800, live=False):
     plot = MetricPlot(ctx, "loss")
     qtbot.addWidget(plot)
     plot.resize(width, 300)
     plot.show()
     qtbot.waitExposed(plot)
-    plot.set_series([SeriesSpec(uuid, "loss", "spiky", "#4e79a7", 0.0, count)])
+    plot.set_series([SeriesSpec(uuid, "loss", "spiky", "#4e79a7", 0.0, count, live=live)])
     qtbot.waitUntil(lambda: plot.idle() and plot.drawn_data(uuid)[0].shape[0] > 0, timeout=20_000)
     return plot
 
 
-def test_spike_in_a_million_points_is_drawn_at_full_zoom_out(ctx, qtbot, spiky_run):
+@pytest.mark.parametrize("live", [False, True], ids=["cached-history", "store-downsampled"])
+def test_spike_in_a_million_points_is_drawn_at_full_zoom_out(ctx, qtbot, spiky_run, live):
     uuid, spike_at = spiky_run
-    plot = make_plot(ctx, qtbot, uuid, N)
+    plot = make_plot(ctx, qtbot, uuid, N, live=live)
     x, y = plot.drawn_data(uuid)
     assert x.shape[0] < 8 * plot.pixel_width() + 16, "the plot must draw per-pixel extremes, not every point"
     assert y.max() == 1000.0 and int(x[np.argmax(y)]) == spike_at
@@ -72,7 +73,7 @@ def test_live_update_reaches_the_plot(ctx, qtbot, ws, tmp_path):
     run = store.create_run(exp.id, name="training")
     store.log_metric_arrays(run.uuid, "loss", np.arange(10, dtype=np.int64), np.arange(10, dtype=np.int64),
                             np.ones(10))
-    plot = make_plot(ctx, qtbot, run.uuid, 10)
+    plot = make_plot(ctx, qtbot, run.uuid, 10, live=True)
     watcher = ChangeWatcher(ctx)
     watcher.set_live(True)
 
