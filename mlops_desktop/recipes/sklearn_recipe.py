@@ -138,6 +138,11 @@ def load_model(path: str | Path) -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=path)
-    if untrusted:
-        raise UsageError(f"{path} contains types that are not trusted: {', '.join(untrusted[:5])}")
-    return sio.load(path, trusted=[])
+    unsafe = [t for t in untrusted if t not in SAFE_EXTRA_TYPES]
+    if unsafe:
+        raise UsageError(f"{path} contains types that are not trusted: {', '.join(unsafe[:5])}")
+    return sio.load(path, trusted=list(untrusted))
+
+
+# Types our pipelines contain that skops does not trust by default, yet that run no code when loaded.
+SAFE_EXTRA_TYPES = frozenset({"numpy.dtype"})
