@@ -252,7 +252,7 @@ def _convert(col: pl.Expr, source: Any, rule: ColumnRule) -> pl.Expr:
     if target == pl.Date:
         return col.str.to_date(rule.format, strict=False)
     if isinstance(target, pl.Datetime):
-        return col.str.to_datetime(rule.format, strict=False, time_unit="us")
+        return col.str.to_datetime(rule.format, strict=False, time_unit="us", cache=False)  # values rarely repeat
     return col.cast(target, strict=False)
 
 

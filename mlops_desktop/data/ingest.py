@@ -265,8 +265,7 @@ class _Writer:
         if n_bad == 0:
             bad_path.unlink()
         elif (piece.fmt == "csv" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES
-              and _csv_opts(piece, options).quote_char
-              and has_byte(piece.path, _csv_opts(piece, options).quote_char.encode())):
+              and _spans_lines(piece, n_good + n_bad, options)):
             _exact_lines(bad_path, piece, options)
         if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
             good_path.unlink()
@@ -414,6 +413,21 @@ def _null_count(path: Path, column: str) -> int:
             return int(pl.scan_parquet(path).select(pl.col(column).null_count()).collect().item())
         total += stats.null_count
     return total
+
+
+def _spans_lines(piece: Piece, records: int, options: SourceOptions) -> bool:
+    """Whether some record spans several lines (then row index + header is not the line number)."""
+    opts = _csv_opts(piece, options)
+    if not opts.quote_char or not has_byte(piece.path, opts.quote_char.encode()):
+        return False
+    newlines = 0
+    last = b""
+    with open(piece.path, "rb") as fh:
+        while chunk := fh.read(8 << 20):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines = newlines + (0 if last == b"\n" else 1)
+    return lines != records + (1 if opts.has_header else 0)
 
 
 def _exact_lines(bad_path: Path, piece: Piece, options: SourceOptions) -> None:
