@@ -218,8 +218,8 @@ class RunDetail(QWidget):
             self.artifacts_table.insertRow(r)
             self.artifacts_table.setItem(r, 0, _item(art.path))
             self.artifacts_table.setItem(r, 1, _item(_size(art.size)))
-        for table in (self.metrics, self.params):
-            table.resizeColumnToContents(0)
+        for table in (self.metrics, self.params, self.tags, self.artifacts_table):
+            table.resizeColumnsToContents()
         self.tabs.setTabText(3, f"Artifacts ({len(self.artifacts)})")
         self._filling = False
 

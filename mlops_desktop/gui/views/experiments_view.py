@@ -132,7 +132,7 @@ class ExperimentsView(QWidget):
         self.hsplit.addWidget(left)
         self.hsplit.addWidget(self.vsplit)
         self.hsplit.setStretchFactor(1, 1)
-        self.hsplit.setSizes([190, 900])
+        self.hsplit.setSizes([175, 900])
         self.vsplit.setSizes([330, 470])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -216,7 +216,7 @@ class ExperimentsView(QWidget):
         self._update_completer()
         self.table.resizeColumnsToContents()
         for c in range(self.model.columnCount()):
-            self.table.setColumnWidth(c, min(self.table.columnWidth(c) + 12, 260))
+            self.table.setColumnWidth(c, min(self.table.columnWidth(c) + 12, 190))
         if self._pending_select:
             self.select_run(self._pending_select)
         elif self.model.runs and not self.table.selectionModel().hasSelection():
