@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_desktop.errors import StoreReadOnlyError
 from mlops_desktop.paths import WorkspacePaths, resolve_home
 from mlops_desktop.settings import Settings
 from mlops_desktop.store.db import Database, classify_sqlite_error
 from mlops_desktop.store.migrations import migrate
+
+if TYPE_CHECKING:
+    from mlops_desktop.tracking.sqlite_store import SqliteTrackingStore
 
 
 class Workspace:
@@ -20,7 +24,7 @@ class Workspace:
         self.paths = WorkspacePaths(root)
         self.settings = settings
         self.db = db
-        self._tracking = None
+        self._tracking: SqliteTrackingStore | None = None
 
     @classmethod
     def open(cls, home: str | Path | None = None, *, create: bool = True, readonly: bool = False) -> Workspace:
@@ -52,7 +56,7 @@ class Workspace:
         return cls(root, settings, db)
 
     @property
-    def tracking(self):  # -> SqliteTrackingStore, imported lazily to keep start-up light
+    def tracking(self) -> SqliteTrackingStore:  # imported lazily to keep start-up light
         if self._tracking is None:
             from mlops_desktop.tracking.sqlite_store import SqliteTrackingStore
 

@@ -83,7 +83,7 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
         return 0
     metric_keys = _common_keys([r.metrics for r in page.runs], 3)
     param_keys = _common_keys([r.params for r in page.runs], 3)
-    rows = []
+    rows: list[list[object]] = []
     for r in page.runs:
         rows.append([r.uuid[:8], r.name, names.get(r.experiment_id, r.experiment_id), r.status,
                      fmt_time(r.start_time), fmt_duration(_duration(r))]

@@ -181,14 +181,15 @@ class _Parser:
                 self.fail(self.peek(), "expected NULL")
             return field.null_sql(negate)
         negate_in = False
-        if self.peek() is not None and self.peek().text.lower() == "not" and self.peek(1) is not None \
-                and self.peek(1).text.lower() in ("in", "like"):
+        nxt, after = self.peek(), self.peek(1)
+        if nxt is not None and after is not None and nxt.text.lower() == "not" \
+                and after.text.lower() in ("in", "like"):
             self.i += 1
             negate_in = True
         if self.keyword("in"):
             self.expect_punct("(")
             values = [self.value()]
-            while self.peek() is not None and self.peek().text == ",":
+            while (comma := self.peek()) is not None and comma.text == ",":
                 self.i += 1
                 values.append(self.value())
             self.expect_punct(")")

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ class MetricWriter:
         self._queue: deque[Item] = deque()
         self.append = self._queue.append  # the hot path: a bound C method, no Python frame
         self._next_step: dict[str, int] = {k: v + 1 for k, v in (first_steps or {}).items()}
-        self._retry: dict[str, list[np.ndarray]] = {}
+        self._retry: dict[str, MetricArrays] = {}
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -115,13 +115,19 @@ class MetricWriter:
         items = [popleft() for _ in range(count)]
         keys, values, steps, times = zip(*items, strict=True)
         distinct = set(keys)
+        groups: dict[str, list[int] | None]
         if len(distinct) == 1:
             groups = {keys[0]: None}
         else:
             groups = {}
             for i, k in enumerate(keys):
-                groups.setdefault(k, []).append(i)
+                group = groups.setdefault(k, [])
+                assert group is not None
+                group.append(i)
         for key, idx in groups.items():
+            k_values: Sequence[Any]
+            k_steps: Sequence[Any]
+            k_times: Sequence[Any]
             if idx is None:
                 k_values, k_steps, k_times = values, steps, times
             else:

@@ -10,13 +10,12 @@ import time
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import mlops_desktop.tracking as mt
 from mlops_desktop.errors import UsageError
 from mlops_desktop.tracking.spool import import_spool
 from mlops_desktop.workspace import Workspace
-
-from conftest import run_python
 
 
 def test_context_manager_finishes_and_flushes(tmp_path):

@@ -11,12 +11,11 @@ import time
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 from mlops_desktop.errors import SchemaTooNewError, StoreCorruptError, StoreReadOnlyError
 from mlops_desktop.store.migrations import MIGRATIONS, migrate, schema_snapshot
 from mlops_desktop.workspace import Workspace
-
-from conftest import run_python
 
 WRITER = """
 import sys, mlops_desktop.tracking as mt
@@ -38,7 +37,7 @@ def test_eight_processes_log_100k_points_each_into_one_workspace(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(i)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in range(8)]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert "locked" not in err.lower() and "retry" not in err.lower(), err
     ws = Workspace.open(home)
