@@ -211,13 +211,21 @@ def open_dataset(ws: Workspace, ref: str, kind: str = "polars", *, run: str | No
                  context: str = "input") -> Any:
     """Read a dataset version ("name" = latest, "name@3") as a polars DataFrame, LazyFrame ("lazy") or pandas.
 
-    With ``run`` (a run uuid) the read is recorded as that run's input, so lineage works both ways.
+    The read is recorded as an input of ``run`` (a run uuid) or, without one, of the run started in this process
+    with ``mlops_desktop.tracking.start_run`` if any, so that lineage works both ways.
     """
     version = catalog.resolve(ws.db, ref)
     if kind not in ("polars", "lazy", "pandas"):
         raise UsageError(f"unknown kind {kind!r}", hint="use 'polars', 'lazy' or 'pandas'")
     if run is not None:
         ws.tracking.log_input(run, version.name, str(version.version), digest=version.content_hash, context=context)
+    else:
+        import sys
+
+        client = sys.modules.get("mlops_desktop.tracking.client")  # only if the caller already tracks a run
+        active = client.active_run() if client is not None else None
+        if active is not None:
+            active.log_input(version.name, version.version, digest=version.content_hash, context=context)
     lf = scan(ws, version)
     if kind == "lazy":
         return lf

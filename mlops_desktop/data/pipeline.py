@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
     from mlops_desktop.workspace import Workspace
 
-_WORD = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)(?:@(\d+))?\b")
-
-
 @dataclass
 class StepOutcome:
     step: str
@@ -45,13 +42,9 @@ def _inputs(step: Step, outputs: set[str], known: set[str]) -> list[str]:
     """Input refs of a step: its explicit list, else every dataset (or step output) its SQL names."""
     if step.inputs:
         return list(step.inputs)
-    found: list[str] = []
-    for name, number in _WORD.findall(step.sql or ""):
-        if name in outputs or name in known:
-            ref = f"{name}@{number}" if number else name
-            if ref not in found:
-                found.append(ref)
-    return found
+    from mlops_desktop.data.query import table_refs
+
+    return [ref for ref in table_refs(step.sql or "") if ref.split("@")[0] in outputs | known]
 
 
 def plan(project: Project, target: str | None, known: set[str]) -> list[tuple[Step, list[str]]]:

@@ -19,6 +19,39 @@ _PINNED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)@(\d+)\b")
 _WORD = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\b")
 
 
+_TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:@\d+)?|\S)")
+_KEYWORDS = {"where", "group", "order", "limit", "join", "on", "using", "left", "right", "inner", "outer", "full",
+             "cross", "natural", "union", "except", "intersect", "having", "window", "qualify", "offset", "select",
+             "lateral", "semi", "anti"}
+
+
+def table_refs(sql: str) -> list[str]:
+    """Names (NAME or NAME@N) the SQL reads as tables: what follows FROM/JOIN, and comma lists after FROM."""
+    text = re.sub(r"'(?:[^']|'')*'", "''", re.sub(r"--[^\n]*", " ", sql))  # drop strings and comments
+    tokens = [t for t in _TOKEN.findall(text) if t]
+    refs: list[str] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i].lower() in ("from", "join"):
+            i += 1
+            while i < len(tokens) and _WORD.fullmatch(tokens[i].split("@")[0]) and \
+                    tokens[i].lower() not in _KEYWORDS:
+                if tokens[i] not in refs:
+                    refs.append(tokens[i])
+                i += 1
+                if i < len(tokens) and tokens[i].lower() == "as":
+                    i += 2
+                elif i < len(tokens) and _WORD.fullmatch(tokens[i]) and tokens[i].lower() not in _KEYWORDS:
+                    i += 1  # alias
+                if i < len(tokens) and tokens[i] == ",":
+                    i += 1
+                    continue
+                break
+            continue
+        i += 1
+    return refs
+
+
 @dataclass
 class QueryPage:
     columns: list[str]
@@ -52,7 +85,7 @@ def bind(ws: Workspace, sql: str) -> tuple[str, pl.LazyFrame, dict[str, str]]:
 
     rewritten = _PINNED.sub(pin, sql)
     known = {v.name for v in catalog.list_datasets(ws.db)}
-    for word in set(_WORD.findall(rewritten)):
+    for word in table_refs(rewritten):
         if word in known and word not in tables:
             version = catalog.resolve(ws.db, word)
             tables[word] = lake.scan(ws, version)

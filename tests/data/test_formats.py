@@ -152,3 +152,15 @@ def test_open_dataset_pandas_and_run_lineage(ws, src):
     assert list(df["a"]) == [1, 2]
     assert catalog.runs_that_read(ws.db, "x") == [{"run": run.uuid, "run_name": "train", "version": "1",
                                                    "context": "input"}]
+
+
+def test_open_dataset_inside_a_tracked_run_records_the_input(ws, src):
+    import mlops_desktop.tracking as mt
+
+    ingest(ws, [str(src("1.csv", "a\n1\n"))], "x")
+    ingest(ws, [str(src("2.csv", "a\n2\n"))], "x")
+    with mt.start_run(experiment="e", name="fit", home=ws.root) as run:
+        assert lake.open_dataset(ws, "x@1")["a"].to_list() == [1]
+        lake.open_dataset(ws, "x", kind="lazy")
+    reads = catalog.runs_that_read(ws.db, "x")
+    assert sorted((r["run"], r["version"]) for r in reads) == [(run.uuid, "1"), (run.uuid, "2")]

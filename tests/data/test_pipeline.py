@@ -34,7 +34,7 @@ sql = "SELECT * FROM amounts WHERE amount > 10"
 output = "big_orders"
 
 [pipelines.report.steps.summary]
-sql = "SELECT count(*) AS n, sum(amount) AS total FROM amounts"
+sql = "SELECT count(*) AS sales, sum(amount) AS total FROM amounts"
 """
 
 STEPS = """
@@ -75,6 +75,7 @@ def test_dag_runs_in_order_with_lineage_and_contracts(ws, project):
     assert v.parents == ["amounts@1"] and v.producer_step == "daily.big" and v.mode == "derive"
     assert catalog.resolve(ws.db, "amounts").parents == ["sales_clean@1"]
     assert catalog.children_of(ws.db, catalog.resolve(ws.db, "amounts").id) == ["big_orders@1", "summary@1"]
+    assert catalog.resolve(ws.db, "summary").parents == ["amounts@1"]  # the alias "sales" is not an input
 
 
 def test_incremental_skip_and_rebuild_on_change(ws, project):

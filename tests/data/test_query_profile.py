@@ -80,3 +80,16 @@ def test_profile_of_nulls_and_constant_column(ws, src):
     cols = {c["name"]: c for c in profile(ws, "n")["columns"]}
     assert cols["x"]["histogram"]["counts"][0] == 3 and cols["x"]["std"] == 0
     assert cols["y"]["nulls"] == 3 and cols["y"]["null_fraction"] == 1.0
+
+
+@pytest.mark.parametrize("sql,refs", [
+    ("SELECT zone, count(*) AS trips FROM trip_features GROUP BY zone", ["trip_features"]),
+    ("select * from a@1 as x join b on x.k = b.k where x.v > 1", ["a@1", "b"]),
+    ("SELECT * FROM a, b AS bb, c WHERE a.k = bb.k", ["a", "b", "c"]),
+    ("SELECT 'from z' AS s FROM q -- from e", ["q"]),
+    ("SELECT * FROM (SELECT * FROM inner_t) s", ["inner_t"]),
+])
+def test_table_refs_only_name_tables(sql, refs):
+    from mlops_desktop.data.query import table_refs
+
+    assert table_refs(sql) == refs
