@@ -18,7 +18,7 @@ import numpy as np
 from mlops_desktop.errors import NotFoundError, UsageError
 from mlops_desktop.paths import WorkspacePaths
 from mlops_desktop.store.db import Database
-from mlops_desktop.tracking import blobs, packing
+from mlops_desktop.tracking import blobs
 from mlops_desktop.tracking.downsample import minmax_indices
 from mlops_desktop.tracking.entities import (
     Artifact,
@@ -31,6 +31,7 @@ from mlops_desktop.tracking.entities import (
     RunStatus,
 )
 from mlops_desktop.tracking.query import ATTRIBUTES, METRIC_AGGREGATES, compile_filter, parse_order_by
+from mlops_desktop.tracking.series import append_series, read_series
 from mlops_desktop.tracking.store import MetricArrays, TrackingStore
 
 RUN_COLUMNS = ("r.id, r.uuid, r.experiment_id, r.name, r.status, r.host, r.user, r.command, r.git_commit, "
@@ -53,10 +54,6 @@ def _param_num(text: str) -> float | None:
     except ValueError:
         return None
     return num if math.isfinite(num) else None
-
-
-def _opt_float(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -389,66 +386,12 @@ class SqliteTrackingStore(TrackingStore):
             for key, arrays in prepared.items():
                 key_id = self._key_id(conn, key)
                 assert key_id is not None
-                total += self._append_series(conn, rid, key_id, *arrays)
+                total += append_series(conn, rid, key_id, *arrays)
             if heartbeat:
                 conn.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (time.time(), rid))
             return total
 
         return self._write(tx)
-
-    def _append_series(self, conn: sqlite3.Connection, rid: int, key_id: int, steps: np.ndarray, ts: np.ndarray,
-                       vals: np.ndarray) -> int:
-        n_new = int(vals.shape[0])
-        tail = conn.execute("SELECT id, seq, n, steps, ts, vals FROM metric_chunks WHERE run_id = ? AND key_id = ? "
-                            "ORDER BY seq DESC LIMIT 1", (rid, key_id)).fetchone()
-        seq = 0
-        if tail is not None:
-            tail_id, tail_seq, tail_n = tail[0], tail[1], tail[2]
-            if tail_n < packing.TAIL_MERGE_POINTS:
-                steps = np.concatenate((packing.decode_int64(tail[3], tail_n), steps))
-                ts = np.concatenate((packing.decode_int64(tail[4], tail_n), ts))
-                vals = np.concatenate((packing.decode_float64(tail[5]), vals))
-                conn.execute("DELETE FROM metric_chunks WHERE id = ?", (tail_id,))
-                seq = tail_seq
-            else:
-                seq = tail_seq + 1
-        rows = []
-        for start in range(0, vals.shape[0], packing.CHUNK_MAX_POINTS):
-            s = steps[start:start + packing.CHUNK_MAX_POINTS]
-            t = ts[start:start + packing.CHUNK_MAX_POINTS]
-            v = vals[start:start + packing.CHUNK_MAX_POINTS]
-            finite = v[~np.isnan(v)]
-            vmin = float(finite.min()) if finite.size else None
-            vmax = float(finite.max()) if finite.size else None
-            rows.append((rid, key_id, seq, int(v.shape[0]), int(s[0]), int(s[-1]), int(t[0]), int(t[-1]), vmin, vmax,
-                         packing.encode_int64(s), packing.encode_int64(t), packing.encode_float64(v)))
-            seq += 1
-        conn.executemany("INSERT INTO metric_chunks(run_id, key_id, seq, n, step_first, step_last, ts_first, ts_last,"
-                         " vmin, vmax, steps, ts, vals) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-        self._update_summary(conn, rid, key_id, steps[-n_new:], ts[-n_new:], vals[-n_new:])
-        return n_new
-
-    def _update_summary(self, conn: sqlite3.Connection, rid: int, key_id: int, steps: np.ndarray, ts: np.ndarray,
-                        vals: np.ndarray) -> None:
-        # "last" follows MLflow: the value at the highest step, ties broken by the latest timestamp
-        order = np.lexsort((ts, steps))
-        last_i = int(order[-1])
-        finite = vals[~np.isnan(vals)]
-        new_min = float(finite.min()) if finite.size else None
-        new_max = float(finite.max()) if finite.size else None
-        old = conn.execute("SELECT count, last_value, last_step, last_ts, min_value, max_value FROM metric_series "
-                           "WHERE run_id = ? AND key_id = ?", (rid, key_id)).fetchone()
-        last = (_opt_float(vals[last_i]), int(steps[last_i]), int(ts[last_i]))
-        count = int(vals.shape[0])
-        if old is not None:
-            count += old[0]
-            if (old[2], old[3]) > (last[1], last[2]):
-                last = (old[1], old[2], old[3])
-            new_min = _combine(min, old[4], new_min)
-            new_max = _combine(max, old[5], new_max)
-        conn.execute("INSERT OR REPLACE INTO metric_series(run_id, key_id, count, last_value, last_step, last_ts, "
-                     "min_value, max_value) VALUES (?,?,?,?,?,?,?,?)",
-                     (rid, key_id, count, last[0], last[1], last[2], new_min, new_max))
 
     def metric_keys(self, uuid: str) -> list[str]:
         conn = self.db.connect()
@@ -468,18 +411,10 @@ class SqliteTrackingStore(TrackingStore):
         key_id = self._key_id(conn, key, create=False)
         if key_id is None:
             raise NotFoundError(f"run {uuid} has no metric {key!r}")
-        rows = conn.execute("SELECT n, steps, ts, vals FROM metric_chunks WHERE run_id = ? AND key_id = ? "
-                            "ORDER BY seq", (rid, key_id)).fetchall()
-        if not rows:
+        hist = read_series(conn, rid, key_id, key)
+        if hist is None:
             raise NotFoundError(f"run {uuid} has no metric {key!r}")
-        if len(rows) == 1:
-            n, s, t, v = rows[0]
-            return MetricHistory(key, packing.decode_int64(s, n), packing.decode_int64(t, n),
-                                 packing.decode_float64(v))
-        return MetricHistory(key,
-                             np.concatenate([packing.decode_int64(s, n) for n, s, _, _ in rows]),
-                             np.concatenate([packing.decode_int64(t, n) for n, _, t, _ in rows]),
-                             np.concatenate([packing.decode_float64(v) for _, _, _, v in rows]))
+        return hist
 
     def metric_history_downsampled(self, uuid: str, key: str, buckets: int = 2000, x: str = "step",
                                    x_min: float | None = None, x_max: float | None = None) -> MetricHistory:
@@ -589,14 +524,6 @@ class SqliteTrackingStore(TrackingStore):
         result = self.db.write(fn)
         self._own_writes += 1
         return result
-
-
-def _combine(op: Any, a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return op(a, b)
 
 
 def _pid_alive(pid: int) -> bool:
