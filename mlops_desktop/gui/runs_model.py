@@ -177,7 +177,20 @@ class RunsTableModel(QAbstractTableModel):
         return not parent.isValid() and not self.loading and len(self.runs) < self.total
 
     def fetchMore(self, parent: Index = ROOT) -> None:  # noqa: N802 - Qt API
-        if parent.isValid() or len(self.runs) >= self.total:
+        """Load the next page in a worker (a deep page of a large sorted search takes ~0.1 s: not on the GUI thread)."""
+        if parent.isValid() or len(self.runs) >= self.total or self.loading:
+            return
+        self.loading = True
+        generation = self._generation
+        self.ctx.tasks.submit(
+            fetch_page, self.store, self.experiment_ids, self.filter_string, list(self.order_by), PAGE_SIZE,
+            len(self.runs), title="Load more runs", key=f"_runs_more_{id(self)}", quiet=True, owner=self,
+            on_done=lambda page: self._append_page(page, generation),
+            on_error=lambda exc: self._on_error(exc, generation))
+
+    def fetch_more_now(self) -> None:
+        """The next page, synchronously (used when jumping to a run further down)."""
+        if len(self.runs) >= self.total:
             return
         try:
             page = fetch_page(self.store, self.experiment_ids, self.filter_string, self.order_by, PAGE_SIZE,
@@ -186,6 +199,12 @@ class RunsTableModel(QAbstractTableModel):
             self.ctx.notifications.exception("Loading more runs failed", exc)
             self.total = len(self.runs)
             return
+        self._append_page(page, self._generation)
+
+    def _append_page(self, page: RunPage, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self.loading = False
         known = {r.uuid for r in self.runs}
         fresh = [r for r in page.runs if r.uuid not in known]  # runs inserted meanwhile shift the pages
         if not fresh:

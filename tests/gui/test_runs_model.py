@@ -24,8 +24,10 @@ def test_lazy_loading_pages(ctx, model, qtbot):
     assert model.total == PAGE_SIZE * 2 + 50
     assert model.canFetchMore()
     model.fetchMore()
+    assert not model.canFetchMore(), "one page at a time"
+    qtbot.waitUntil(lambda: model.rowCount() == PAGE_SIZE * 2, timeout=10_000)
     model.fetchMore()
-    assert model.rowCount() == PAGE_SIZE * 2 + 50
+    qtbot.waitUntil(lambda: model.rowCount() == PAGE_SIZE * 2 + 50, timeout=10_000)
     assert not model.canFetchMore()
     assert len({r.uuid for r in model.runs}) == model.rowCount()
 

@@ -301,8 +301,8 @@ class ExperimentsView(QWidget):
 
     def select_run(self, uuid: str) -> bool:
         row = self.model.row_of(uuid)
-        while row < 0 and self.model.canFetchMore():
-            self.model.fetchMore()
+        while row < 0 and len(self.model.runs) < self.model.total and not self.model.loading:
+            self.model.fetch_more_now()
             row = self.model.row_of(uuid)
             if len(self.model.runs) > 5000:
                 break
