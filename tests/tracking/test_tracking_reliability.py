@@ -122,6 +122,72 @@ def test_read_only_workspace_permissions(tmp_path):  # pragma: no cover - CI run
         os.chmod(home, 0o755)
 
 
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A real, small tmpfs mount (root only): for read-only and full-disk cases that root cannot fake with chmod."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs in CI: {proc.stderr}")
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_workspace_on_a_read_only_mount(tmpfs):
+    home = tmpfs / "ws"
+    ws = Workspace.open(home)
+    exp = ws.tracking.get_or_create_experiment("e")
+    run = ws.tracking.create_run(exp.id, params={"lr": 0.1})
+    ws.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    ws.close()
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    with pytest.raises(StoreReadOnlyError, match="not writable|read-only"):
+        Workspace.open(home)
+    proc = subprocess.run([sys.executable, "-m", "mlops_desktop", "--home", str(home), "runs", "list"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 4 and "Traceback" not in proc.stderr, proc.stderr
+    subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+    ws = Workspace.open(home)
+    assert ws.tracking.get_run(run.uuid).params == {"lr": "0.1"}
+    ws.close()
+
+
+def test_full_tmpfs_is_reported_and_keeps_what_was_stored(tmpfs):
+    home = tmpfs / "ws"
+    proc = run_python("""
+import os, numpy as np
+import mlops_desktop.tracking as mt
+from mlops_desktop.errors import StoreError
+run = mt.start_run('exp', flush_interval=3600)
+mt.log_metric('x', 1.0, step=0)
+mt.flush()
+print(run.uuid, flush=True)
+try:
+    for block in range(100):  # far more than the 16 MB disk holds
+        for i in range(100_000):
+            mt.log_metric('x', float(i), step=1 + block * 100_000 + i)
+        mt.flush()
+except StoreError as exc:
+    print('ERROR', type(exc).__name__, exc, flush=True)
+    os._exit(0)
+print('NO ERROR')
+""", home, check=False, timeout=300)
+    assert any(line.startswith("ERROR StoreFullError") for line in proc.stdout.splitlines()), \
+        proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    run_uuid = proc.stdout.splitlines()[0]
+    ws = Workspace.open(home)
+    assert ws.db.query("PRAGMA integrity_check")[0][0] == "ok"
+    hist = ws.tracking.metric_history(run_uuid, "x")
+    assert hist.values[0] == 1.0 and hist.steps[0] == 0
+    ws.close()
+
+
 def test_read_only_database_file_gives_a_clear_error_and_keeps_data(tmp_path):
     home = tmp_path / "ws"
     ws = Workspace.open(home)
