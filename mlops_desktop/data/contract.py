@@ -354,6 +354,36 @@ def infer_contract(schema: dict[str, Any], origin: str) -> Contract:
     return Contract(columns=cols, origin=origin)
 
 
+_DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
+                     "%Y/%m/%d %H:%M:%S%.f", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y")
+
+
+def with_detected_formats(contract: Contract, sample: pl.DataFrame) -> Contract:
+    """Fix a format for date/datetime columns from a sample: parsing with a known format is ~2x faster than
+    letting polars guess per chunk. Columns whose sample fits no common format keep polars' inference."""
+    import polars as pl
+
+    cols = dict(contract.columns)
+    for name, rule in contract.columns.items():
+        if rule.format or name not in sample.columns or sample.schema[name] != pl.String:
+            continue
+        kind = _ALIASES.get(str(rule.type).lower(), str(rule.type).lower())
+        if kind not in ("date", "datetime"):
+            continue
+        values = sample[name].drop_nulls()
+        if values.is_empty():
+            continue
+        for fmt in _DATETIME_FORMATS if kind == "datetime" else _DATE_FORMATS:
+            parsed = (values.str.to_datetime(fmt, strict=False, time_unit="us") if kind == "datetime"
+                      else values.str.to_date(fmt, strict=False))
+            if parsed.null_count() == 0:
+                cols[name] = ColumnRule(**{**rule.__dict__, "format": fmt})
+                break
+    return Contract(columns=cols, rows=contract.rows, unique=contract.unique, extra_columns=contract.extra_columns,
+                    origin=contract.origin)
+
+
 def merged_with_inferred(contract: Contract, inferred: dict[str, Any]) -> Contract:
     """Columns the contract does not type keep the inferred type (from a sample) instead of becoming strings."""
     cols = dict(contract.columns)

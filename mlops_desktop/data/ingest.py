@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_desktop.data import catalog, lake
 from mlops_desktop.data.catalog import DatasetVersion, NewVersion
-from mlops_desktop.data.contract import Contract, dtype_name, join_reasons, merged_with_inferred, plan_checks
+from mlops_desktop.data.contract import (
+    Contract,
+    dtype_name,
+    join_reasons,
+    merged_with_inferred,
+    plan_checks,
+    with_detected_formats,
+)
 from mlops_desktop.data.sources import LINE, Piece, SourceOptions, expand, has_byte, pieces
 from mlops_desktop.errors import Cancelled, UsageError
 from mlops_desktop.progress import Progress
@@ -194,6 +201,12 @@ class _Writer:
                     pass
             self.contract = _with_base_types(self.contract, inferred)
         self.effective = merged_with_inferred(self.contract, inferred)
+        try:
+            sample = piece.frame.head(2000).collect()
+        except Exception:  # a malformed start is reported by the full read, with its line
+            sample = None
+        if sample is not None:
+            self.effective = with_detected_formats(self.effective, sample)
         plan = plan_checks(self.effective, piece.schema, piece.label)
         probe = pl.LazyFrame(schema=piece.schema).with_columns(plan.raw_keep).with_columns(plan.typed)
         try:
