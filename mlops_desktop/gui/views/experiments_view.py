@@ -147,6 +147,10 @@ class ExperimentsView(QWidget):
         self._table_timer.setSingleShot(True)
         self._table_timer.setInterval(TABLE_REFRESH_MS)
         self._table_timer.timeout.connect(lambda: self.model.reload(keep_loaded=True))
+        self._detail_timer = QTimer(self)  # the detail tables are re-read at most once a second while live
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(1000)
+        self._detail_timer.timeout.connect(self.detail.reload)
         self.watcher = ChangeWatcher(ctx, self)
         self.watcher.changed.connect(self._on_db_changed)
         self.model.query_failed.connect(self._show_query_error)
@@ -160,6 +164,10 @@ class ExperimentsView(QWidget):
         ctx.add_action("Clear the run filter", lambda: self.query.setText(""))
         self._fill_experiments()
         self.apply_query()
+        # runs whose local process died while nobody watched are shown as lost, not as running forever
+        ctx.tasks.submit(lambda *, progress: ctx.workspace.tracking.reap_lost_runs(), title="Check running runs",
+                         key="_reap", quiet=True, owner=self,
+                         on_done=lambda lost: self.refresh() if lost else None)
 
     # -- experiments and query ---------------------------------------------------------------------------------
     def _fill_experiments(self) -> None:
@@ -224,9 +232,12 @@ class ExperimentsView(QWidget):
         self._update_live()
 
     def _on_refreshed(self) -> None:
-        selected = {r.uuid: r for r in self.model.runs}
-        charts = [selected.get(r.uuid, r) for r in self.charts.runs]
+        fresh = {r.uuid: r for r in self.model.runs}
+        charts = [fresh.get(r.uuid, r) for r in self.charts.runs]
         self.charts.set_runs(charts)
+        shown = self.detail.run
+        if shown is not None and shown.uuid in fresh and fresh[shown.uuid].status != shown.status:
+            self.detail.reload()
         self._update_live()
 
     # -- columns ---------------------------------------------------------------------------------------------
@@ -346,14 +357,15 @@ class ExperimentsView(QWidget):
 
     # -- live ------------------------------------------------------------------------------------------------
     def _update_live(self) -> None:
+        fresh = {r.uuid: r.status for r in self.model.runs}
         shown = self.charts.runs + ([self.detail.run] if self.detail.run else [])
-        self.watcher.set_live(any(r.status == "running" for r in shown)
+        self.watcher.set_live(any(fresh.get(r.uuid, r.status) == "running" for r in shown)
                               or any(r.status == "running" for r in self.model.runs[:200]))
 
     def _on_db_changed(self) -> None:
         self.charts.invalidate_running()
-        if self.detail.run is not None and self.detail.run.status == "running":
-            self.detail.reload()
+        if self.detail.run is not None and self.detail.run.status == "running" and not self._detail_timer.isActive():
+            self._detail_timer.start()
         if not self._table_timer.isActive():
             self._table_timer.start()
 
