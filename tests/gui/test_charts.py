@@ -113,3 +113,44 @@ def test_smoothing_is_debiased_and_keeps_nan():
     out = smooth_ema(values, 0.9)
     assert np.isnan(out[2]) and np.allclose(out[[0, 1, 3]], 1.0)
     assert smooth_ema(values, 0.0) is values
+
+
+def test_x_modes_hover_and_exports(ctx, qtbot, ws, tmp_path):
+    from PySide6.QtCore import QPointF
+
+    from mlops_desktop.gui.charts import export_csv
+    from mlops_desktop.progress import Progress
+
+    store = ws.tracking
+    exp = store.get_or_create_experiment("x")
+    run = store.create_run(exp.id, name="timed", start_time=1_700_000_000.0)
+    steps = np.arange(100, dtype=np.int64)
+    ts = 1_700_000_000_000 + steps * 500  # a point every half second
+    store.log_metric_arrays(run.uuid, "loss", steps, ts, np.linspace(1.0, 0.0, 100))
+    plot = make_plot(ctx, qtbot, run.uuid, 100)
+    plot.series[run.uuid].spec.start_time = 1_700_000_000.0
+    assert plot.drawn_data(run.uuid)[0][-1] == 99
+    plot.set_x_mode("relative")
+    qtbot.waitUntil(lambda: plot.idle() and plot.drawn_data(run.uuid)[0][-1] == 49.5, timeout=5000)
+    plot.set_x_mode("wall")
+    qtbot.waitUntil(lambda: plot.idle() and plot.drawn_data(run.uuid)[0][0] == 1_700_000_000.0, timeout=5000)
+    plot.set_x_mode("step")
+    qtbot.waitUntil(lambda: plot.idle() and plot.drawn_data(run.uuid)[0][-1] == 99, timeout=5000)
+    # hover: the label names the run and the value at the nearest step
+    vb = plot.plot_item.getViewBox()
+    scene_pos = vb.mapViewToScene(QPointF(50, 0.5))
+    plot._on_mouse_moved((scene_pos,))
+    assert plot.hover_text.isVisible() and "spiky" in plot.hover_text.toPlainText()  # make_plot labels it
+    assert "step 50" in plot.hover_text.toPlainText()
+    # smoothing draws a smoothed line over a faint raw one; log scale switches the axis
+    plot.set_smoothing(0.9)
+    assert plot.series[run.uuid].raw_curve is not None
+    plot.set_log_y(True)
+    assert plot.plot_item.getAxis("left").logMode
+    png = tmp_path / "loss.png"
+    plot.export_png(str(png))
+    assert png.stat().st_size > 1000
+    csv_path = tmp_path / "loss.csv"
+    rows = export_csv(store, [(run.uuid, "timed", "loss")], str(csv_path), progress=Progress())
+    lines = csv_path.read_text().splitlines()
+    assert rows == 100 and len(lines) == 101 and lines[1].split(",")[3:5] == ["0", "1700000000000"]
