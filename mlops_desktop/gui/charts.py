@@ -173,7 +173,10 @@ class MetricPlot(QWidget):
         self.plot_item.setTitle(key, size="10pt")
         self.plot_item.showGrid(x=True, y=True, alpha=0.15)
         self.plot_item.setMenuEnabled(False)
-        self.legend = self.plot_item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        from mlops_desktop.gui.theme import current_mode
+
+        legend_bg = (23, 24, 26, 170) if current_mode() == "dark" else (255, 255, 255, 190)
+        self.legend = self.plot_item.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(*legend_bg))
         self.plot_widget.setMinimumHeight(200)
         layout.addWidget(self.plot_widget)
         self.hover_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen((128, 128, 128, 120)))

@@ -77,15 +77,15 @@ class ChartsPanel(QWidget):
         self.empty.setObjectName("muted")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.empty, 1)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(6)
-        self.scroll.setWidget(self.grid_host)
-        layout.addWidget(self.scroll, 1)
-        self.scroll.hide()
+        self.scroll_area.setWidget(self.grid_host)
+        layout.addWidget(self.scroll_area, 1)
+        self.scroll_area.hide()
 
     # -- content ---------------------------------------------------------------------------------------------
     def set_runs(self, runs: list[Run]) -> None:
@@ -124,7 +124,7 @@ class ChartsPanel(QWidget):
             self.grid.addWidget(plot, i // columns, i % columns)
             plot.set_series(self.specs_for(key))
         self.empty.setVisible(not keys)
-        self.scroll.setVisible(bool(keys))
+        self.scroll_area.setVisible(bool(keys))
         if not self.runs:
             self.empty.setText("Select one or more runs to plot their metrics.")
         elif not keys:

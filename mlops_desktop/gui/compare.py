@@ -106,7 +106,7 @@ class ParallelCoordinates(pg.PlotWidget):
             line.setSymbolBrush(SERIES_COLORS[row % len(SERIES_COLORS)])
             self.plot_item.addItem(line)
             self.lines.append(line)
-        self.plot_item.setXRange(-0.4, len(axes) - 0.6, padding=0)
+        self.plot_item.setXRange(-0.65, len(axes) - 0.35, padding=0)
         self.plot_item.setYRange(-0.12, 1.18, padding=0)
 
 
@@ -149,8 +149,8 @@ class CompareView(QWidget):
         self._fill_table()
         rows = diff_rows(runs)
         varying = [label for label, _v, differs in rows if differs and label.startswith("params.")][:7]
-        metrics = [label for label, _v, _d in rows if label.startswith("metrics.")]
-        axes = varying + metrics[:3]
+        metrics = [label for label, _v, differs in rows if differs and label.startswith("metrics.")]
+        axes = varying + metrics[: max(2, 8 - len(varying))]
         self.parallel.set_data(runs if len(runs) >= 2 else [], axes, [r.name or r.uuid[:8] for r in runs])
 
     def _fill_table(self) -> None:
