@@ -241,7 +241,7 @@ def cmd_jobs_submit(args: argparse.Namespace) -> int:
         return _follow(ex, [j.id for j in jobs], args)
 
 
-def _follow(ex: Any, job_ids: list[int], args: argparse.Namespace) -> int:
+def _follow(ex: Any, job_ids: list[int], args: argparse.Namespace, run_queue: bool = True) -> int:
     multi = len(job_ids) > 1
 
     def on_log(job: Any, data: bytes) -> None:
@@ -255,7 +255,7 @@ def _follow(ex: Any, job_ids: list[int], args: argparse.Namespace) -> int:
             sys.stdout.flush()
 
     try:
-        jobs = ex.follow(job_ids, on_log if not args.json else None,
+        jobs = ex.follow(job_ids, on_log if not args.json else None, run_queue=run_queue,
                          on_error=lambda msg: print(f"mlops-desktop: {msg}", file=sys.stderr))
     except KeyboardInterrupt:
         print(f"\nmlops-desktop: detached; the job(s) keep running. Resume with: mlops-desktop jobs attach "
@@ -282,7 +282,7 @@ def _print_jobs(args: argparse.Namespace, jobs: list[Any]) -> None:
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws, _executor(ws, args) as ex:
-        result = ex.tick(connect=args.refresh)
+        result = ex.tick(connect=args.refresh, start=False)
         for err in result.errors:
             print(f"mlops-desktop: {err}", file=sys.stderr)
         jobs = ex.jobs.list(states=tuple(args.state) if args.state else None, host=args.host, limit=args.limit)
@@ -330,7 +330,7 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
             return 0
         pos = path.stat().st_size if path.exists() else 0
         ex._local_log_pos[job.id] = pos
-        return _follow(ex, [job.id], args)
+        return _follow(ex, [job.id], args, run_queue=False)
 
 
 def cmd_jobs_cancel(args: argparse.Namespace) -> int:
@@ -350,7 +350,7 @@ def cmd_jobs_attach(args: argparse.Namespace) -> int:
         if not job.remote_dir:
             log = ex.local.log_path(job)
             ex._local_log_pos[job.id] = log.stat().st_size if log.exists() else 0
-        return _follow(ex, [job.id], args)
+        return _follow(ex, [job.id], args, run_queue=False)
 
 
 def cmd_jobs_work(args: argparse.Namespace) -> int:

@@ -328,30 +328,28 @@ class RemoteBackend:
             sync_dir(s, Path(__file__).resolve().parents[1], f"{lib_root}/mlops_desktop",
                      excludes=["gui/"], progress=progress.sub(0.05, 0.3))
             self._lib_synced.add(host.name)
-        cwd = job_dir
+        from mlops_desktop.execution.sync import mkdirs
+
+        mkdirs(s.sftp, job_dir, set())
+        cwd, snapshot = job_dir, ":"
         if job.project_dir:
             progress.update(0.3, f"syncing {job.project_dir} to {host.name}")
             project_remote = f"{base}/projects/{project_key(job.project_dir)}"
             sync_dir(s, Path(job.project_dir), project_remote, progress=progress.sub(0.3, 0.8))
             cwd = f"{job_dir}/src"
             # hard-linked snapshot: later syncs replace files by rename, so this job's copy never changes
-            out = s.run(f"mkdir -p {q(job_dir)} && (cp -al {q(project_remote)} {q(cwd)} 2>/dev/null || "
-                        f"cp -a {q(project_remote)} {q(cwd)})", timeout=300)
-            if not out.ok:
-                raise JobError(f"job {job.id}: cannot snapshot the project on {host.name}: {out.stderr.strip()}")
-        else:
-            from mlops_desktop.execution.sync import mkdirs
-
-            mkdirs(s.sftp, job_dir, set())
+            snapshot = f"cp -al {q(project_remote)} {q(cwd)} 2>/dev/null || cp -a {q(project_remote)} {q(cwd)}"
         env = {**env, "MLOPS_SPOOL": f"{job_dir}/{launch.SPOOL}", "PYTHONPATH": lib_root}
         script = launch.wrapper_script(job_dir=job_dir, cwd=cwd, argv=job.argv, env=env)
         with s.sftp.open(f"{job_dir}/{launch.SCRIPT}", "wb") as fh:
             fh.write(script.encode("utf-8"))
         progress.update(0.9, f"starting job {job.id} on {host.name}")
         pid_file = f"{job_dir}/{launch.PID}"
-        out = s.run(f"cd {q(job_dir)} && {{ setsid nohup /bin/sh {q(launch.SCRIPT)} >/dev/null 2>&1 </dev/null & }}"
-                    f"; i=0; while [ ! -s {q(pid_file)} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; "
-                    f"cat {q(pid_file)}", timeout=30)
+        # one round trip: snapshot, start detached in its own session, wait for the wrapper to record its pid
+        out = s.run(f"cd {q(job_dir)} || exit 90; {{ {snapshot}; }} || {{ echo 'cannot snapshot the project' >&2; "
+                    f"exit 91; }}; {{ setsid nohup /bin/sh {q(launch.SCRIPT)} >/dev/null 2>&1 </dev/null & }}; "
+                    f"i=0; while [ ! -s {q(pid_file)} ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; "
+                    f"cat {q(pid_file)}", timeout=300)
         pid_text = out.stdout.strip()
         if not out.ok or not pid_text.isdigit():
             raise JobError(f"job {job.id}: the job did not start on {host.name} (exit {out.exit_code}): "

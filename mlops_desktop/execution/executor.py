@@ -35,6 +35,7 @@ from mlops_desktop.execution.models import (
 from mlops_desktop.progress import Progress
 
 ALIVE_CHECK_S = 5.0
+STALE_START_S = 900.0  # a job 'starting' this long without a process: its starter died mid-way
 LogCallback = Callable[[Job, bytes], None]
 
 
@@ -201,9 +202,11 @@ class Executor:
         if job.is_final or job.state == QUEUED:
             return job
         host = self._host_or_none(job.host)
-        if job.state == STARTING:
-            if not job.pid:
-                return job
+        if job.state == STARTING and not job.pid:
+            if job.started_at is not None and time.time() - job.started_at > STALE_START_S:
+                return self._finish(job, FAILED, error="the process that was starting this job stopped before "
+                                                       "the job was launched; submit it again")
+            return job
         if host is None:
             return self._finish(job, LOST, error=f"host {job.host} was removed while the job ran")
         if host.is_local:
@@ -306,7 +309,7 @@ class Executor:
         except NotFoundError:
             return None
 
-    def tick(self, on_log: LogCallback | None = None, *, connect: bool = True) -> TickResult:
+    def tick(self, on_log: LogCallback | None = None, *, connect: bool = True, start: bool = True) -> TickResult:
         """Refresh every active job and start what the queue allows; per-host errors are collected, not raised."""
         result = TickResult()
         failed_hosts: set[str] = set()
@@ -321,7 +324,8 @@ class Executor:
                 continue
             if after.is_final:
                 result.finished.append(after)
-        result.started = self.start_ready()
+        if start:
+            result.started = self.start_ready()
         return result
 
     def follow(self, job_ids: list[int], on_log: LogCallback | None = None, *, poll_s: float = 0.2,

@@ -21,6 +21,8 @@ DEFAULT_EXCLUDES = [".git/", ".hg/", ".svn/", ".venv/", "venv/", "__pycache__/",
                     ".pytest_cache/", ".ruff_cache/", "node_modules/", ".DS_Store", ".ipynb_checkpoints/", MANIFEST]
 IGNORE_FILES = (".gitignore", ".mlopsignore")
 PARALLEL_CHANNELS = 4
+MAX_FILES = 50_000
+MAX_BYTES = 4 << 30
 
 
 @dataclass
@@ -67,6 +69,7 @@ def scan(root: Path, excludes: list[str] | None = None) -> list[LocalFile]:
         raise UsageError(f"project directory {root} does not exist or is not a directory")
     spec = load_excludes(root, excludes)
     out: list[LocalFile] = []
+    total = 0
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
@@ -83,6 +86,11 @@ def scan(root: Path, excludes: list[str] | None = None) -> list[LocalFile]:
             if not stat.S_ISREG(st.st_mode):
                 continue
             out.append(LocalFile(rel, path, st.st_size, stat.S_IMODE(st.st_mode), _sha256(path)))
+            total += st.st_size
+            if len(out) > MAX_FILES or total > MAX_BYTES:
+                raise UsageError(f"project {root} holds more than {MAX_FILES:,} files or {MAX_BYTES >> 30} GiB "
+                                 f"(at {rel}); is it really the project folder?",
+                                 hint="pass --project DIR, or exclude data and outputs in .gitignore/.mlopsignore")
     return out
 
 
