@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
             window.close()
             return 0
         if getattr(args, "view", None):
-            window.navigate(args.view)
+            area, _, sub = args.view.partition(":")
+            window.navigate(area, **({"tab": sub} if sub else {}))
         window.show()
         if reports:
             window.show_crash_reports(reports)

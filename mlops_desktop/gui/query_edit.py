@@ -25,14 +25,16 @@ class QueryEdit(QLineEdit):
         self.completer_.setFilterMode(Qt.MatchFlag.MatchContains)
         self.completer_.activated.connect(self.insert_completion)
         self.textEdited.connect(self._update_popup)
+        self._quoted: dict[str, str] = {}
 
     def set_keys(self, params: list[str], metrics: list[str], tags: list[str], attributes: list[str]) -> None:
         def q(key: str) -> str:
             return key if re.fullmatch(r"[A-Za-z_][\w\-]*", key) else f"`{key}`"
 
-        words = ([f"params.{q(k)}" for k in params] + [f"metrics.{q(k)}" for k in metrics]
-                 + [f"tags.{q(k)}" for k in tags] + attributes + KEYWORDS)
-        self.words.setStringList(words)
+        # matched and listed without quotes (typing `params.bat` finds `batch size`), inserted quoted when needed
+        self._quoted = {f"{prefix}.{k}": f"{prefix}.{q(k)}"
+                        for prefix, keys in (("params", params), ("metrics", metrics), ("tags", tags)) for k in keys}
+        self.words.setStringList(list(self._quoted) + attributes + KEYWORDS)
 
     def current_word(self) -> str:
         match = _WORD.search(self.text()[: self.cursorPosition()])
@@ -43,9 +45,10 @@ class QueryEdit(QLineEdit):
         if len(word) < 1:
             self.completer_.popup().hide()
             return
-        self.completer_.setCompletionPrefix(word)
+        self.completer_.setCompletionPrefix(word.replace("`", ""))
         if self.completer_.completionCount() == 0 or (self.completer_.completionCount() == 1
-                                                       and self.completer_.currentCompletion() == word):
+                                                       and self._quoted.get(self.completer_.currentCompletion(),
+                                                                            self.completer_.currentCompletion()) == word):
             self.completer_.popup().hide()
             return
         rect = self.cursorRect()
@@ -53,6 +56,7 @@ class QueryEdit(QLineEdit):
         self.completer_.complete(rect)
 
     def insert_completion(self, completion: str) -> None:
+        completion = self._quoted.get(completion, completion)
         pos = self.cursorPosition()
         before, after = self.text()[:pos], self.text()[pos:]
         word = self.current_word()
