@@ -64,6 +64,7 @@ class Table:
     dataset: str
     version: str
     digest: str
+    lineage_logged: bool = False  # the lake records reads into the active run itself
 
 
 def load_table(ref: str, recipe: str) -> Table:
@@ -82,8 +83,8 @@ def load_table(ref: str, recipe: str) -> Table:
 
         with Workspace.open(None, create=False) as ws:
             version = catalog.resolve(ws.db, ref[5:])
-            frame = open_dataset(ws, version.ref, "pandas")
-        return Table(frame, version.name, str(version.version), version.content_hash)
+            frame = open_dataset(ws, version.ref, "pandas", context="training")
+        return Table(frame, version.name, str(version.version), version.content_hash, lineage_logged=True)
     path = Path(ref).expanduser()
     if not path.is_file():
         raise UsageError(f"recipe {recipe}: data file {path} does not exist",
@@ -100,6 +101,13 @@ def load_table(ref: str, recipe: str) -> Table:
     except (ValueError, OSError) as exc:
         raise UsageError(f"recipe {recipe}: cannot read {path}: {exc}") from None
     return Table(frame, path.stem, digest[:12], digest)
+
+
+def log_lineage(table: Table) -> None:
+    import mlops_desktop.tracking as mt
+
+    if not table.lineage_logged:
+        mt.log_input(table.dataset, table.version, table.digest, "training")
 
 
 def split_xy(table: Table, target: str, features: str, recipe: str) -> tuple[Any, Any]:

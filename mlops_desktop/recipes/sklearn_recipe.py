@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_desktop.errors import UsageError
-from mlops_desktop.recipes.common import Params, load_table, signature, split_xy
+from mlops_desktop.recipes.common import Params, load_table, log_lineage, signature, split_xy
 
 NAME = "sklearn"
 
@@ -102,7 +102,7 @@ def run(raw: dict[str, str]) -> dict[str, float]:
         task = "classification" if is_classifier(estimator) else "regression"
         table = load_table(data, NAME)
         x, y = split_xy(table, target, features, NAME)
-        mt.log_input(table.dataset, table.version, table.digest, "training")
+        log_lineage(table)
         mt.log_params({"recipe": NAME, "estimator": estimator_path, "task": task, "n_rows": len(x),
                        "n_features": len(x.columns), **{f"model.{k}": v for k, v in est_params.items()}})
         stratify = y if task == "classification" and y.value_counts().min() >= 2 else None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_desktop.errors import UsageError
-from mlops_desktop.recipes.common import Params, load_table, signature, split_xy
+from mlops_desktop.recipes.common import Params, load_table, log_lineage, signature, split_xy
 
 NAME = "torch-mlp"
 
@@ -99,7 +99,7 @@ def _train(active: Any, data: str, target: str, features: str, task: str, hidden
     torch.manual_seed(cfg["seed"])
     table = load_table(data, NAME)
     x, y = split_xy(table, target, features, NAME)
-    mt.log_input(table.dataset, table.version, table.digest, "training")
+    log_lineage(table)
     if task == "auto":
         task = "classification" if (y.dtype.kind in "Ob" or str(y.dtype) == "category"
                                     or (y.dtype.kind in "iu" and y.nunique() <= 20)) else "regression"

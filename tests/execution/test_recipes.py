@@ -107,3 +107,16 @@ def test_torch_mlp_early_stopping(ws, tmp_path: Path, table: Path) -> None:
     assert job.state == "succeeded", log
     assert "early stop after epoch" in log
     assert "mlops.early_stopped" in ws.tracking.get_run(job.run_uuid).tags
+
+
+def test_sklearn_recipe_reads_a_lake_dataset_with_lineage(ws, tmp_path: Path, table: Path) -> None:
+    from mlops_desktop.data.ingest import ingest
+
+    ingest(ws, [str(table)], "churn")
+    job, log = _run_recipe(ws, tmp_path, "sklearn", {
+        "estimator": "sklearn.tree.DecisionTreeClassifier", "data": "lake:churn@1", "target": "label",
+        "max_depth": "4"})
+    assert job.state == "succeeded", log
+    [inp] = ws.tracking.list_inputs(job.run_uuid)
+    assert (inp.dataset, inp.version, inp.context) == ("churn", "1", "training") and inp.digest
+    assert ws.tracking.get_run(job.run_uuid).metrics["val_accuracy"].last > 0.7
