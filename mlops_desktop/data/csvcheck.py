@@ -130,7 +130,8 @@ def diagnose(path: Path, opts: CsvOptions, names: list[str], progress: Progress 
             for record in reader:
                 record_no += 1
                 if progress is not None and record_no % 200_000 == 0:
-                    progress.update(min(0.99, fh.buffer.tell() / size), f"checking {path.name}")
+                    progress.update(min(0.99, fh.buffer.tell() / size),  # type: ignore[attr-defined]
+                                    f"checking {path.name}")
                 if not record or (opts.has_header and record_no == 1):
                     continue
                 if len(record) != expected:

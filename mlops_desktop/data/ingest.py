@@ -219,13 +219,13 @@ class _Writer:
             # appended rows take the base version's types so that every part has one schema
             from mlops_desktop.data.contract import parse_dtype
 
-            base_types = {}
+            base_types: dict[str, Any] = {}
             for name, text in self.base.schema.items():
                 try:
                     base_types[name] = parse_dtype(text)
                 except UsageError:
                     base_types[name] = None
-            out = {n: (base_types.get(n) or t) for n, t in out.items()}
+            out = {n: (base_types.get(n) or t) for n, t in out.items()}  # type: ignore[assignment]
         self.schema = dict(out)
         self.columns = list(out)
 
@@ -319,7 +319,7 @@ class _Writer:
         if nulls:
             from mlops_desktop.data.csvcheck import diagnose
 
-            problem = diagnose(piece.path, _csv_opts(piece, options), piece.csv_names, progress)
+            problem = diagnose(piece.path, _csv_opts(piece, options), piece.csv_names or [], progress)
             if problem:
                 raise UsageError(problem)
 

@@ -98,6 +98,8 @@ def load_project(root: Path) -> Project:
             if python and not inputs:
                 raise UsageError(f"{where}: a python step needs inputs = [...]")
             output = sspec.get("output", sname)
+            if not isinstance(output, str):
+                raise UsageError(f"{where}: output must be a dataset name")
             try:
                 check_name(output)
             except UsageError as exc:
