@@ -275,33 +275,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     from mlops_desktop.data import catalog
+    from mlops_desktop.data.lineage import lineage
 
     with open_workspace(args) as ws:
         version = catalog.resolve(ws.db, args.ref)
-        upstream: list[tuple[str, str, str]] = []
-        todo = [version]
-        seen: set[int] = set()
-        while todo:
-            v = todo.pop()
-            if v.id in seen:
-                continue
-            seen.add(v.id)
-            for parent in v.parents:
-                upstream.append((v.ref, parent, v.producer_step or v.mode))
-                todo.append(catalog.resolve(ws.db, parent))
-        children = catalog.children_of(ws.db, version.id)
-        runs = [r for r in catalog.runs_that_read(ws.db, version.name) if r["version"] == str(version.version)]
+        graph = lineage(ws, args.ref)
     if args.json:
-        emit_json({"dataset": version.ref, "made_by": version.producer_step, "source": version.source,
-                   "upstream": [{"child": c, "parent": p, "via": s} for c, p, s in upstream],
-                   "downstream": children, "runs": runs})
+        emit_json(graph.to_dict() | {"dataset": graph.root, "made_by": version.producer_step,
+                                     "source": version.source})
         return 0
     print(f"{version.ref} made by {version.producer_step or version.mode}"
           + (f" from {', '.join(version.source.get('paths') or [])}" if version.source.get("paths") else ""))
-    if upstream:
-        print("\nupstream:")
-        table(["version", "parent", "via"], upstream)
-    print("\ndownstream: " + (", ".join(children) if children else "(none)"))
+    print()
+    table(["parent", "child", "via"], graph.edges)
     print("\nruns that read it:")
-    table(["run", "name", "version", "context"], [(r["run"], r["run_name"], r["version"], r["context"]) for r in runs])
+    table(["run", "name", "version", "context"],
+          [(r["run"], r["run_name"], r["version"], r["context"]) for r in graph.runs])
     return 0

@@ -280,6 +280,8 @@ class _Writer:
         elif (piece.fmt == "csv" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES
               and _spans_lines(piece, n_good + n_bad, options)):
             _exact_lines(bad_path, piece, options)
+        elif piece.fmt == "ndjson" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES:
+            _exact_ndjson_lines(bad_path, piece.path)
         if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
             good_path.unlink()
         counts.rows_in += n_good + n_bad
@@ -441,6 +443,27 @@ def _spans_lines(piece: Piece, records: int, options: SourceOptions) -> bool:
             last = chunk[-1:]
     lines = newlines + (0 if last == b"\n" else 1)
     return lines != records + (1 if opts.has_header else 0)
+
+
+def _exact_ndjson_lines(bad_path: Path, path: Path) -> None:
+    """polars skips blank lines in NDJSON, so its row number is the line only when there are none."""
+    import polars as pl
+
+    df = pl.read_parquet(bad_path)
+    wanted = set(df[REJECT_LINE].to_list())
+    mapping: dict[int, int] = {}
+    record = 0
+    with open(path, "rb") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if line.strip():
+                record += 1
+                if record in wanted:
+                    mapping[record] = line_no
+                    if len(mapping) == len(wanted):
+                        break
+    lines = [mapping.get(int(v), int(v)) for v in df[REJECT_LINE].to_list()]
+    if lines != df[REJECT_LINE].to_list():
+        df.with_columns(pl.Series(REJECT_LINE, lines, dtype=pl.Int64)).write_parquet(bad_path)
 
 
 def _exact_lines(bad_path: Path, piece: Piece, options: SourceOptions) -> None:

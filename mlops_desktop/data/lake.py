@@ -196,6 +196,11 @@ def scan(ws: Workspace, version: DatasetVersion) -> pl.LazyFrame:
     return pl.scan_parquet([str(f) for f in files])
 
 
+def read_page(ws: Workspace, version: DatasetVersion, offset: int, limit: int) -> pl.DataFrame:
+    """Rows ``offset .. offset+limit`` of a version; reads only the row groups it needs (a lazy table's page)."""
+    return scan(ws, version).slice(offset, limit).collect()
+
+
 def _dtype(text: str) -> Any:
     from mlops_desktop.data.contract import parse_dtype
 

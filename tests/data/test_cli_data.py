@@ -40,7 +40,7 @@ def test_ingest_list_show_rejects_query_profile_lineage(tmp_path, capsys):
     prof = run_json(capsys, "--home", home, "data", "profile", "d")
     assert prof["rows"] == 2
     lineage = run_json(capsys, "--home", home, "data", "lineage", "d")
-    assert lineage["dataset"] == "d@1" and lineage["downstream"] == []
+    assert lineage["dataset"] == "d@1" and lineage["edges"] == [] and list(lineage["nodes"]) == ["d@1"]
     # tables for people
     assert main(["--home", home, "data", "list"]) == 0
     assert "d" in capsys.readouterr().out

@@ -164,3 +164,13 @@ def test_open_dataset_inside_a_tracked_run_records_the_input(ws, src):
         lake.open_dataset(ws, "x", kind="lazy")
     reads = catalog.runs_that_read(ws.db, "x")
     assert sorted((r["run"], r["version"]) for r in reads) == [(run.uuid, "1"), (run.uuid, "2")]
+
+
+def test_ndjson_rejects_name_the_line_even_after_blank_lines(ws, src):
+    from mlops_desktop.data.contract import contract_from_dict
+
+    path = src("b.ndjson", '{"a": 1}\n\n{"a": -2}\n   \n{"a": 3}\n{"a": -4}\n')
+    result = ingest(ws, [str(path)], "nd", contract=contract_from_dict({"columns": {"a": {"min": 0}}}, "c"))
+    assert (result.rows_in, result.rows_stored, result.rows_rejected) == (4, 2, 2)
+    bad = pl.read_parquet(lake.reject_files(ws, catalog.resolve(ws.db, "nd"))[0])
+    assert bad["_source_line"].to_list() == [3, 6]

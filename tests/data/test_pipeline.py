@@ -160,3 +160,24 @@ def test_cancel_stops_the_run(ws, project):
     with pytest.raises(Cancelled):
         run_pipelines(ws, find_project(project), progress=progress)
     assert catalog.latest(ws.db, "amounts") is None
+
+
+def test_lineage_graph_both_ways(ws, project):
+    from mlops_desktop.data.lineage import lineage
+
+    run_pipelines(ws, find_project(project))
+    exp = ws.tracking.get_or_create_experiment("e")
+    run = ws.tracking.create_run(exp.id, name="fit")
+    lake.open_dataset(ws, "amounts", run=run.uuid)
+    graph = lineage(ws, "amounts")
+    assert set(graph.nodes) == {"sales@1", "sales_clean@1", "amounts@1", "big_orders@1", "summary@1"}
+    assert ("sales_clean@1", "amounts@1", "daily.amounts") in graph.edges
+    assert ("amounts@1", "summary@1", "report.summary") in graph.edges
+    assert graph.depth()["sales@1"] == 0 and graph.depth()["summary@1"] == 3
+    assert [r["run"] for r in graph.runs] == [run.uuid]
+
+
+def test_read_page_reads_any_window(ws, src):
+    ingest(ws, [str(src("p.csv", "a\n" + "".join(f"{i}\n" for i in range(10_000))))], "p")
+    version = catalog.resolve(ws.db, "p")
+    assert lake.read_page(ws, version, 9_990, 50)["a"].to_list() == list(range(9_990, 10_000))
