@@ -72,6 +72,23 @@ def make_window(ctx: AppContext, area_modules: list[tuple[str, str]] | None = No
     return window
 
 
+def route_qt_messages() -> object:
+    """Qt's own warnings go to the in-app log (and the log file), not to a terminal nobody watches."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    qt_log = logging.getLogger("mlops_desktop.qt")
+    levels = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO,
+              QtMsgType.QtWarningMsg: logging.WARNING, QtMsgType.QtCriticalMsg: logging.ERROR,
+              QtMsgType.QtFatalMsg: logging.CRITICAL}
+
+    def handler(kind: QtMsgType, _context: object, message: str) -> None:
+        if "propagateSizeHints" in message:  # offscreen platform noise
+            return
+        qt_log.log(levels.get(kind, logging.WARNING), "%s", message)
+
+    return qInstallMessageHandler(handler)
+
+
 def wait_until_idle(ctx: AppContext, timeout_s: float = 20.0) -> None:
     """Let queued work finish (queries, plot data) before a screenshot: an event loop, not processEvents spinning."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -135,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
     from mlops_desktop.workspace import Workspace
 
     ws = Workspace.open(getattr(args, "home", None))
+    previous_qt_handler = route_qt_messages()
     app = QApplication.instance() or QApplication([sys.argv[0], "-name", "mlops-desktop"])
     app.setApplicationName("MLOps Desktop")
     app.setDesktopFileName("mlops-desktop")
@@ -165,3 +183,6 @@ def run(args: argparse.Namespace) -> int:
         ctx.tasks.shutdown(3000)
         handler.uninstall()
         ws.close()
+        from PySide6.QtCore import qInstallMessageHandler
+
+        qInstallMessageHandler(previous_qt_handler)

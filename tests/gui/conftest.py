@@ -27,6 +27,8 @@ def ctx(qapp, ws):
     context = make_context(ws)
     yield context
     assert context.tasks.shutdown(5000), "background tasks did not stop"
+    if context.workspace is not ws:  # the test switched workspaces
+        context.workspace.close()
 
 
 @pytest.fixture

@@ -46,9 +46,9 @@ def test_spike_in_a_million_points_is_drawn_at_full_zoom_out(ctx, qtbot, spiky_r
     assert x.shape[0] < 8 * plot.pixel_width() + 16, "the plot must draw per-pixel extremes, not every point"
     assert y.max() == 1000.0 and int(x[np.argmax(y)]) == spike_at
     assert y.min() == -500.0
-    # the view range includes the spike, i.e. it is on screen, not clipped away
-    (_x0, _x1), (y0, y1) = plot.plot_item.getViewBox().viewRange()
-    assert y0 <= -500.0 and y1 >= 1000.0
+    # the view range (auto range, applied lazily by pyqtgraph) includes the spike: it is on screen
+    vb = plot.plot_item.getViewBox()
+    qtbot.waitUntil(lambda: vb.viewRange()[1][0] <= -500.0 and vb.viewRange()[1][1] >= 1000.0, timeout=5000)
 
 
 def test_zoom_requeries_with_finer_detail(ctx, qtbot, spiky_run):
@@ -138,6 +138,8 @@ def test_x_modes_hover_and_exports(ctx, qtbot, ws, tmp_path):
     qtbot.waitUntil(lambda: plot.idle() and plot.drawn_data(run.uuid)[0][-1] == 99, timeout=5000)
     # hover: the label names the run and the value at the nearest step
     vb = plot.plot_item.getViewBox()
+    qtbot.waitUntil(lambda: vb.viewRange()[0][0] <= 50 <= vb.viewRange()[0][1] <= 200
+                    and vb.viewRange()[1][0] <= 0.5 <= vb.viewRange()[1][1], timeout=5000)
     scene_pos = vb.mapViewToScene(QPointF(50, 0.5))
     plot._on_mouse_moved((scene_pos,))
     assert plot.hover_text.isVisible() and "spiky" in plot.hover_text.toPlainText()  # make_plot labels it
