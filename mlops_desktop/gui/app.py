@@ -72,6 +72,21 @@ def make_window(ctx: AppContext, area_modules: list[tuple[str, str]] | None = No
     return window
 
 
+def add_file_log(path: Path) -> logging.Handler | None:
+    """Keep the session's log on disk too (rotated, 1 MB x 3), for bug reports."""
+    from logging.handlers import RotatingFileHandler
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
+    except OSError:
+        return None  # a read-only workspace still opens; the in-app log keeps working
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger("mlops_desktop").addHandler(handler)
+    return handler
+
+
 def route_qt_messages() -> object:
     """Qt's own warnings go to the in-app log (and the log file), not to a terminal nobody watches."""
     from PySide6.QtCore import QtMsgType, qInstallMessageHandler
@@ -157,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     app.setApplicationName("MLOps Desktop")
     app.setDesktopFileName("mlops-desktop")
     ctx = make_context(ws)
+    file_log = add_file_log(ws.paths.logs / "desktop.log")
     theme.apply(app, str(ctx.settings.value("theme", ws.settings.theme)))
     handler = crash.CrashHandler(ws.paths.crash_reports)
     reports = crash.pending_reports(ws.paths.crash_reports)
@@ -186,3 +202,6 @@ def run(args: argparse.Namespace) -> int:
         from PySide6.QtCore import qInstallMessageHandler
 
         qInstallMessageHandler(previous_qt_handler)
+        if file_log is not None:
+            logging.getLogger("mlops_desktop").removeHandler(file_log)
+            file_log.close()

@@ -159,6 +159,10 @@ class CompareView(QWidget):
         if self.only_diff.isChecked():
             rows = [r for r in rows if r[2]]
         self.table.clear()
+        if len(runs) < 2:
+            self.table.setColumnCount(0)
+            self.table.setRowCount(0)
+            return
         self.table.setColumnCount(len(runs))
         self.table.setRowCount(len(rows))
         self.table.setHorizontalHeaderLabels([r.name or r.uuid[:8] for r in runs])
