@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -76,11 +76,20 @@ class TasksPanel(QWidget):
         layout.addWidget(self.empty)
         layout.addWidget(self.list)
         self.list.hide()
-        runner.task_added.connect(self.add_task)
+        runner.task_added.connect(self._on_added)
+        self._listed: set[int] = set()
+
+    def _on_added(self, task: Task) -> None:
+        """List work that lasts (over 300 ms) or fails; quick successful refreshes would only be clutter."""
+        if task.key is not None and task.key.startswith("_"):
+            return  # internal queries of the views
+        QTimer.singleShot(300, self, lambda t=task: t.running and self.add_task(t))
+        task.failed.connect(lambda _e, t=task: self.add_task(t))
 
     def add_task(self, task: Task) -> None:
-        if task.key is not None and task.key.startswith("_"):
-            return  # internal refreshes (queries) are too short-lived to list
+        if task.task_id in self._listed:
+            return
+        self._listed.add(task.task_id)
         item = QListWidgetItem()
         row = _TaskRow(task)
         item.setSizeHint(row.sizeHint())

@@ -21,7 +21,7 @@ def test_tasks_panel_lists_work_and_cancels_it(window, ctx, qtbot):
 
     task = ctx.tasks.submit(job, title="Ingest lake")
     assert started.wait(5)
-    qtbot.waitUntil(lambda: task.fraction > 0, timeout=5000)
+    qtbot.waitUntil(lambda: task.fraction > 0 and bool(window.tasks_panel.rows()), timeout=5000)
     row = window.tasks_panel.rows()[0]
     assert row.label.text() == "Ingest lake"
     assert "running task" in window.task_button.text()
@@ -48,3 +48,19 @@ def test_theme_switch(window, ctx, qapp):
     assert qapp.palette().color(qapp.palette().ColorRole.Window).lightness() < 80
     window.set_theme("light")
     assert theme.current_mode() == "light"
+
+
+def test_quick_tasks_are_not_listed_but_failures_are(window, ctx, qtbot):
+    def quick(*, progress):
+        return 1
+
+    def broken(*, progress):
+        raise RuntimeError("no route to host gpu-1")
+
+    ok = ctx.tasks.submit(quick, title="Refresh")
+    bad = ctx.tasks.submit(broken, title="Inspect gpu-1")
+    qtbot.waitUntil(lambda: not ok.running and not bad.running, timeout=5000)
+    qtbot.wait(400)
+    titles = [r.label.text() for r in window.tasks_panel.rows()]
+    assert titles == ["Inspect gpu-1"]
+    assert "no route to host" in window.tasks_panel.rows()[0].message.text()
