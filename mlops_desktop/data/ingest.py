@@ -254,34 +254,51 @@ class _Writer:
         part = f"{self.part:05d}-{self.staging.token}.parquet"
         self.part += 1
         good_path = self.staging.data / part
-        bad_path = self.staging.rejects / part
-        good = frame.filter(pl.col("__ok")).select(
-            [pl.col(c).cast(self.schema[c]) if self.schema[c] is not None else pl.col(c) for c in self.columns])
+        good_select = [pl.col(c).cast(self.schema[c]) if self.schema[c] is not None else pl.col(c)
+                       for c in self.columns]
         raw_names = {r: f"__raw_{r}" for r in plan.raw_columns}
         kept = {e.meta.output_name() for e in plan.raw_keep}
-        bad = frame.filter(~pl.col("__ok")).select(
-            [(pl.col(raw_names[c]) if raw_names[c] in kept else pl.col(c)).cast(pl.String).alias(c)
-             for c in plan.raw_columns]
-            + [pl.lit(piece.label).alias(REJECT_FILE), pl.col(LINE).cast(pl.Int64).alias(REJECT_LINE),
-               reason.alias(REJECT_REASON)])
-        sinks = [good.sink_parquet(good_path, lazy=True), bad.sink_parquet(bad_path, lazy=True)]
+        bad_select = ([(pl.col(raw_names[c]) if raw_names[c] in kept else pl.col(c)).cast(pl.String).alias(c)
+                       for c in plan.raw_columns]
+                      + [pl.lit(piece.label).alias(REJECT_FILE), pl.col(LINE).cast(pl.Int64).alias(REJECT_LINE),
+                         reason.alias(REJECT_REASON)])
+        last = piece.csv_names[-1] if piece.csv_names else None
+        rejects = _Rejects(self.staging.rejects / part, last)
+        seen = [0]
+
+        def split(df: pl.DataFrame) -> pl.DataFrame:
+            # Runs on polars' threads for every batch: bad rows (usually few) get their reasons here, eagerly,
+            # so the reason text is never built for good rows; raising here stops the whole query at once.
+            if progress.cancelled:
+                raise Cancelled()
+            seen[0] += df.height
+            keep = df["__ok"]
+            bad = df.filter(~keep)
+            if bad.height:
+                rejects.add(bad.select(bad_select))
+            return df.filter(keep).select(good_select)
+
+        out_schema = pl.Schema({c: self.schema[c] for c in self.columns})
+        query = frame.map_batches(split, schema=out_schema, streamable=True)
         try:
-            _run_cancellable(lambda: pl.collect_all(sinks, engine="streaming"), progress, piece)
+            _run_cancellable(lambda: query.sink_parquet(good_path, engine="streaming"), progress, piece, seen)
         except Cancelled:
             raise
         except Exception as exc:
+            if progress.cancelled:
+                raise Cancelled() from None
             raise UsageError(self._explain(piece, exc, options)) from None
+        rejects.close()
         n_good = _rows(good_path)
-        n_bad = _rows(bad_path)
+        n_bad = rejects.rows
         if piece.fmt == "csv" and piece.csv_names:
-            self._check_short_rows(piece, good_path, bad_path, n_good + n_bad, options, progress)
-        if n_bad == 0:
-            bad_path.unlink()
-        elif (piece.fmt == "csv" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES
-              and _spans_lines(piece, n_good + n_bad, options)):
-            _exact_lines(bad_path, piece, options)
-        elif piece.fmt == "ndjson" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES:
-            _exact_ndjson_lines(bad_path, piece.path)
+            self._check_short_rows(piece, good_path, rejects.last_nulls, n_good + n_bad, options, progress)
+        for bad_path in rejects.files:
+            if piece.fmt == "csv" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES and \
+                    _spans_lines(piece, n_good + n_bad, options):
+                _exact_lines(bad_path, piece, options)
+            elif piece.fmt == "ndjson" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES:
+                _exact_ndjson_lines(bad_path, piece.path)
         if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
             good_path.unlink()
         counts.rows_in += n_good + n_bad
@@ -305,19 +322,15 @@ class _Writer:
             return f"evaluation failed: {_first(exc)}"
         return f"{piece.label}: cannot read {piece.fmt}: {_first(exc)}"
 
-    def _check_short_rows(self, piece: Piece, good: Path, bad: Path, n: int, options: SourceOptions,
+    def _check_short_rows(self, piece: Piece, good: Path, reject_nulls: int, n: int, options: SourceOptions,
                           progress: Progress) -> None:
         """polars pads rows with too few fields with nulls; when the last column has nulls, look for such rows."""
-        import polars as pl
-
         last = piece.csv_names[-1] if piece.csv_names else None
         if last is None or n == 0:
             return
-        nulls = 0
+        nulls = reject_nulls
         if good.exists() and last in (self.columns or []):
             nulls += _null_count(good, last)
-        if bad.exists() and _rows(bad):
-            nulls += pl.scan_parquet(bad).select(pl.col(last).null_count()).collect().item()
         if nulls:
             from mlops_desktop.data.csvcheck import diagnose
 
@@ -382,8 +395,52 @@ def _csv_opts(piece: Piece, options: SourceOptions) -> Any:
     return opts
 
 
-def _run_cancellable(fn: Any, progress: Progress, piece: Piece) -> None:
-    """Run a polars job in a thread (it releases the GIL) while this thread reports progress and watches cancel."""
+class _Rejects:
+    """Bad rows of one piece, written in files of at most FLUSH_ROWS rows (memory stays bounded)."""
+
+    FLUSH_ROWS = 200_000
+
+    def __init__(self, path: Path, last_column: str | None) -> None:
+        self.path = path
+        self.last_column = last_column
+        self.pending: list[Any] = []
+        self.pending_rows = 0
+        self.rows = 0
+        self.last_nulls = 0
+        self.files: list[Path] = []
+        self.lock = threading.Lock()
+
+    def add(self, df: Any) -> None:
+        with self.lock:
+            self.pending.append(df)
+            self.pending_rows += df.height
+            self.rows += df.height
+            if self.last_column and self.last_column in df.columns:
+                self.last_nulls += df[self.last_column].null_count()
+            if self.pending_rows >= self.FLUSH_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        import polars as pl
+
+        if not self.pending:
+            return
+        path = self.path.with_name(f"{self.path.stem}-{len(self.files):04d}.parquet")
+        pl.concat(self.pending).write_parquet(path)
+        self.files.append(path)
+        self.pending, self.pending_rows = [], 0
+
+    def close(self) -> None:
+        with self.lock:
+            self._flush()
+
+
+def _run_cancellable(fn: Any, progress: Progress, piece: Piece, seen: list[int] | None = None) -> None:
+    """Run a polars job in a thread (it releases the GIL) while this thread reports progress.
+
+    Cancellation is seen by the job itself (its batch callback raises Cancelled), so the thread ends promptly
+    and nothing keeps running after this returns.
+    """
     box: dict[str, BaseException] = {}
 
     def target() -> None:
@@ -394,15 +451,20 @@ def _run_cancellable(fn: Any, progress: Progress, piece: Piece) -> None:
 
     worker = threading.Thread(target=target, name="mlops-ingest", daemon=True)
     worker.start()
-    size = max(1, piece.path.stat().st_size) if piece.path.exists() else 1
-    expected = max(0.5, size / 150e6)  # seconds, for an indicative fraction only
+    expected = piece.est_rows
     started = time.monotonic()
+    name = Path(piece.label).name
     while worker.is_alive():
         worker.join(0.1)
-        elapsed = time.monotonic() - started
-        progress.update(min(0.9, elapsed / expected * 0.9), f"reading {Path(piece.label).name}")
+        if progress.cancelled:
+            continue  # the job stops at its next batch; wait for it so nothing writes after we return
+        if expected and seen is not None:
+            progress.update(min(0.95, seen[0] / expected), f"{name}: {seen[0]:,} rows")
+        else:
+            progress.update(min(0.9, (time.monotonic() - started) / 10), f"reading {name}")
     if "error" in box:
         raise box["error"]
+    progress.check()
 
 
 def _rows(path: Path) -> int:

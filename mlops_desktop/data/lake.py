@@ -87,9 +87,14 @@ def sweep(ws: Workspace) -> list[Path]:
         for version_dir in dataset_dir.iterdir():
             rel = f"{dataset_dir.name}/{version_dir.name}"
             pid = _owner_pid(version_dir.name)
-            if rel not in known and pid is not None and not _pid_alive(pid):
-                shutil.rmtree(version_dir, ignore_errors=True)
-                removed.append(version_dir)
+            if rel in known or pid is None or _pid_alive(pid):
+                continue
+            # The owner is dead, so it can no longer commit: asking the catalog again now is authoritative
+            # (it may have committed between our first read and its exit).
+            if ws.db.query("SELECT 1 FROM dataset_versions WHERE path = ?", (rel,)):
+                continue
+            shutil.rmtree(version_dir, ignore_errors=True)
+            removed.append(version_dir)
     return removed
 
 

@@ -51,6 +51,7 @@ class Piece:
     inferred: dict[str, Any]  # types a sample suggests (used where the contract says nothing)
     line_kind: str  # "line" (text files) or "row"
     csv_names: list[str] | None = None
+    est_rows: int | None = None  # for progress only
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -138,6 +139,7 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path) -> Piece:
         common["new_columns"] = names
     else:
         common["new_columns"] = names
+    head = b""
     try:
         head = _head_bytes(readable)
         inferred = dict(pl.read_csv(head, n_rows=10_000, infer_schema_length=10_000, **common).schema)
@@ -152,8 +154,12 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path) -> Piece:
     frame = pl.scan_csv(readable, infer_schema=False, row_index_name=LINE,
                         row_index_offset=2 if opts.has_header else 1, **common)
     schema = {n: pl.String for n in names}
+    est_rows = None
+    if head:
+        per_row = len(head) / max(1, head.count(b"\n"))
+        est_rows = int(readable.stat().st_size / per_row)
     return Piece(label=str(path), path=path, fmt="csv", frame=frame, schema=schema, inferred=inferred,
-                 line_kind="line", csv_names=names)
+                 line_kind="line", csv_names=names, est_rows=est_rows)
 
 
 def _head_bytes(path: Path, limit: int = 2 << 20) -> bytes:
@@ -233,7 +239,7 @@ def json_array_piece(path: Path) -> Piece:
         raise UsageError(f"{path}: the JSON array holds no objects with fields")
     frame = df.with_row_index(LINE, offset=1).lazy()
     return Piece(label=str(path), path=path, fmt="json", frame=frame, schema=dict(df.schema), inferred=dict(df.schema),
-                 line_kind="row")
+                 line_kind="row", est_rows=df.height)
 
 
 def parquet_piece(path: Path) -> Piece:
@@ -245,8 +251,14 @@ def parquet_piece(path: Path) -> Piece:
     except Exception as exc:
         raise UsageError(f"{path}: not a readable Parquet file (truncated or damaged?): {_first(exc)}") from None
     frame = pl.scan_parquet(path).with_row_index(LINE, offset=1)
+    try:
+        import pyarrow.parquet as pq
+
+        est = int(pq.ParquetFile(path).metadata.num_rows)
+    except Exception:  # progress only
+        est = None
     return Piece(label=str(path), path=path, fmt="parquet", frame=frame, schema=schema, inferred=schema,
-                 line_kind="row")
+                 line_kind="row", est_rows=est)
 
 
 _AFFINITY = (("INT", "int64"), ("CHAR", "string"), ("CLOB", "string"), ("TEXT", "string"), ("REAL", "float64"),
