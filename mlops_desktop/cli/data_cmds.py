@@ -32,6 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--table", help="table to read from a SQLite database")
     p.add_argument("--project", metavar="DIR", help="project directory holding mlops.toml (default: current dir)")
 
+    p = command(data_sub, "watch", cmd_watch, "watch a folder: ingest new or changed files into a dataset (append)")
+    p.add_argument("folder")
+    p.add_argument("--dataset", "-d", required=True)
+    p.add_argument("--pattern", default="*", help="glob of files to take (default: every file of a known format)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between scans")
+    p.add_argument("--min-age", type=float, default=1.0, help="take files untouched for this many seconds")
+    p.add_argument("--once", action="store_true", help="scan once and exit")
+    p.add_argument("--contract", metavar="FILE")
+    p.add_argument("--project", metavar="DIR")
+
     command(data_sub, "list", cmd_list, "list datasets with their latest version")
     p = command(data_sub, "show", cmd_show, "show a dataset version: schema, source, lineage, and all versions")
     p.add_argument("ref", metavar="NAME[@VERSION]")
@@ -118,6 +128,46 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"schema drift: {change}")
         if result.rows_rejected:
             print(f"see the rejected rows: mlops-desktop data rejects {result.dataset}@{result.version}")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlops_desktop.data.contract import load_contract_file
+    from mlops_desktop.data.project import find_project
+    from mlops_desktop.data.watch import WatchRound, watch, watch_round
+
+    contract = load_contract_file(args.contract) if args.contract else None
+    if contract is None:
+        project = find_project(args.project, required=bool(args.project))
+        contract = project.contracts.get(args.dataset) if project else None
+
+    def report(outcome: WatchRound) -> None:
+        for r in outcome.ingested:
+            line = {"dataset": r.dataset, "version": r.version, "rows_in": r.rows_in, "rows_stored": r.rows_stored,
+                    "rows_rejected": r.rows_rejected, "files": [f["path"] for f in r.files]}
+            if args.json:
+                emit_json(line)
+            else:
+                print(f"{r.dataset}@{r.version}: +{r.rows_stored} rows ({r.rows_rejected} rejected) from "
+                      + ", ".join(f["path"] for f in r.files), flush=True)
+        for _path, message in outcome.failed:
+            print(f"not ingested: {message}", file=sys.stderr, flush=True)
+
+    folder = Path(args.folder)
+    with open_workspace(args) as ws:
+        if args.once:
+            outcome = watch_round(ws, folder, args.dataset, pattern=args.pattern, contract=contract,
+                                  min_age_s=args.min_age)
+            report(outcome)
+            return 1 if outcome.failed else 0
+        print(f"watching {folder} for {args.dataset} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        try:
+            watch(ws, folder, args.dataset, interval_s=args.interval, on_round=report, pattern=args.pattern,
+                  contract=contract, min_age_s=args.min_age)
+        except KeyboardInterrupt:
+            return 0
     return 0
 
 

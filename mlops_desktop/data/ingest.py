@@ -73,8 +73,10 @@ def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOpti
             counts = _Counts()
             for piece in pieces(path, options, tmpdir):
                 writer.write(piece, counts, sub, options)
-            per_file.append({"path": str(path), "rows_in": counts.rows_in, "rows_stored": counts.stored,
-                             "rows_rejected": counts.rejected})
+            stat = path.stat()
+            per_file.append({"path": str(path), "resolved": str(path.resolve()), "size": stat.st_size,
+                             "mtime_ns": stat.st_mtime_ns, "rows_in": counts.rows_in,
+                             "rows_stored": counts.stored, "rows_rejected": counts.rejected})
         return per_file
 
     source = {"paths": [str(Path(p).resolve()) for p in files], "options": options.to_dict(),

@@ -115,3 +115,21 @@ def test_committed_versions_are_read_only_snapshots(ws, src):
     assert lake.open_dataset(ws, "d@1")["a"].to_list() == [1]
     assert sorted(lake.open_dataset(ws, "d@2")["a"].to_list()) == [1, 2]
     assert lake.open_dataset(ws, "d@3")["a"].to_list() == [3]
+
+
+def test_cancel_mid_pass_stops_the_query(ws, src):
+    path = src("big.csv", "a,b,c\n" + "".join(f"{i},{i * 2},text {i}\n" for i in range(600_000)))
+    seen: list[str] = []
+
+    def on_progress(fraction: float, message: str) -> None:
+        seen.append(message)
+        if "rows" in message:  # the polars pass has started reporting rows
+            progress.cancel()
+
+    progress = Progress(on_progress)
+    with pytest.raises(Cancelled):
+        ingest(ws, [str(path)], "c", progress=progress)
+    assert any("rows" in m for m in seen)
+    assert not [t for t in threading.enumerate() if t.name == "mlops-ingest"]
+    assert catalog_count(ws) == 0 and lake_versions(ws) == []
+    assert not list((ws.paths.lake / ".staging").iterdir())
