@@ -241,7 +241,8 @@ def cmd_jobs_submit(args: argparse.Namespace) -> int:
         return _follow(ex, [j.id for j in jobs], args)
 
 
-def _follow(ex: Any, job_ids: list[int], args: argparse.Namespace, run_queue: bool = True) -> int:
+def _follow(ex: Any, job_ids: list[int], args: argparse.Namespace, run_queue: bool = True,
+            from_start: bool = True) -> int:
     multi = len(job_ids) > 1
 
     def on_log(job: Any, data: bytes) -> None:
@@ -255,7 +256,7 @@ def _follow(ex: Any, job_ids: list[int], args: argparse.Namespace, run_queue: bo
             sys.stdout.flush()
 
     try:
-        jobs = ex.follow(job_ids, on_log if not args.json else None, run_queue=run_queue,
+        jobs = ex.follow(job_ids, on_log if not args.json else None, run_queue=run_queue, from_start=from_start,
                          on_error=lambda msg: print(f"mlops-desktop: {msg}", file=sys.stderr))
     except KeyboardInterrupt:
         print(f"\nmlops-desktop: detached; the job(s) keep running. Resume with: mlops-desktop jobs attach "
@@ -321,15 +322,15 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
             except SshError as exc:
                 print(f"mlops-desktop: {exc} (showing what was fetched before)", file=sys.stderr)
         path = local_job_dir(ws, job.id) / LOG
-        data = path.read_bytes() if path.exists() else b""
+        full = path.read_bytes() if path.exists() else b""
+        data = full
         if args.tail:
             data = b"".join(data.splitlines(keepends=True)[-args.tail:])
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         if not args.follow or job.is_final:
             return 0
-        pos = path.stat().st_size if path.exists() else 0
-        ex._local_log_pos[job.id] = pos
+        ex._local_log_pos[job.id] = len(full)
         return _follow(ex, [job.id], args, run_queue=False)
 
 
@@ -346,11 +347,8 @@ def cmd_jobs_attach(args: argparse.Namespace) -> int:
         if job.is_final:
             print(f"job {job.id} already ended: {job.state}", file=sys.stderr)
             return 0 if job.state == "succeeded" else 1
-        # local jobs: print only what is new from here on; remote: resume from the stored offsets
-        if not job.remote_dir:
-            log = ex.local.log_path(job)
-            ex._local_log_pos[job.id] = log.stat().st_size if log.exists() else 0
-        return _follow(ex, [job.id], args, run_queue=False)
+        # print only what is new: remote jobs resume from the stored offsets, exactly where the stream stopped
+        return _follow(ex, [job.id], args, run_queue=False, from_start=False)
 
 
 def cmd_jobs_work(args: argparse.Namespace) -> int:

@@ -154,10 +154,16 @@ class PumpResult:
     log_bytes: bytes = b""
     spool_bytes: int = 0
     metric_points: int = 0
+    import_error: str = ""
 
 
 class RemoteStream:
-    """Copies a remote job's log and spool into local mirror files, exactly once, from byte offsets in the DB."""
+    """Copies a remote job's log and spool into local mirror files, exactly once, from byte offsets in the DB.
+
+    Every pump holds an exclusive lock on the job's local folder and re-reads the offsets from the database, so
+    two processes streaming the same job (the app and `jobs attach`) never append the same bytes twice; the spool
+    import runs under the same lock.
+    """
 
     def __init__(self, ws: Any, job: Job) -> None:
         self.ws = ws
@@ -168,17 +174,35 @@ class RemoteStream:
         self.log_offset = job.log_offset
         self.spool_offset = job.spool_offset
         self.import_offset = 0
-        # A crash between appending to a mirror and saving the offset leaves extra bytes: drop them, read again.
+        self.import_error = ""
+
+    def _sync_offsets(self) -> None:
+        """Take the offsets from the DB; a crash between appending to a mirror and saving the offset leaves extra
+        bytes: drop them (they are read again)."""
+        row = self.ws.db.query("SELECT log_offset, spool_offset FROM jobs WHERE id = ?", (self.job_id,))
+        if row:
+            self.log_offset, self.spool_offset = int(row[0][0]), int(row[0][1])
         for name, offset in ((launch.LOG, self.log_offset), (launch.SPOOL, self.spool_offset)):
             path = self.local_dir / name
             with path.open("ab") as fh:
                 if fh.tell() > offset:
                     fh.truncate(offset)
                 elif fh.tell() < offset:
-                    raise JobError(f"job {job.id}: the local copy {path} is shorter than the recorded offset "
+                    raise JobError(f"job {self.job_id}: the local copy {path} is shorter than the recorded offset "
                                    f"{offset}; it was modified outside MLOps Desktop")
 
     def pump(self, sftp: Any, store: Any) -> PumpResult:
+        import fcntl
+
+        with (self.local_dir / ".stream.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._sync_offsets()
+                return self._pump_locked(sftp, store)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _pump_locked(self, sftp: Any, store: Any) -> PumpResult:
         result = PumpResult()
         log = _read_from(sftp, posixpath.join(self.remote_dir, launch.LOG), self.log_offset)
         spool = _read_from(sftp, posixpath.join(self.remote_dir, launch.SPOOL), self.spool_offset)
@@ -196,15 +220,22 @@ class RemoteStream:
             self.ws.db.write(lambda c: c.execute("UPDATE jobs SET log_offset = ?, spool_offset = ? WHERE id = ?",
                                                  (self.log_offset, self.spool_offset, self.job_id)))
         mirror = self.local_dir / launch.SPOOL
-        if mirror.stat().st_size > self.import_offset:
+        if not self.import_error and mirror.stat().st_size > self.import_offset:
+            from mlops_desktop.errors import MlopsError
             from mlops_desktop.tracking.spool import import_spool
 
             with mirror.open("rb") as fh:
                 has_header = fh.readline().endswith(b"\n")
             if has_header:
-                imported = import_spool(store, mirror, start_offset=self.import_offset)
-                self.import_offset = imported.end_offset
-                result.metric_points = imported.metric_points
+                try:
+                    imported = import_spool(store, mirror, start_offset=self.import_offset)
+                except MlopsError as exc:
+                    # a damaged spool must not stop the log stream: stop importing, say so on the job
+                    self.import_error = f"metrics import stopped: {exc}"
+                    result.import_error = self.import_error
+                else:
+                    self.import_offset = imported.end_offset
+                    result.metric_points = imported.metric_points
         return result
 
     def _fetch_blobs(self, sftp: Any, data: bytes) -> None:

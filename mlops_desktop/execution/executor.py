@@ -210,11 +210,11 @@ class Executor:
         if host is None:
             return self._finish(job, LOST, error=f"host {job.host} was removed while the job ran")
         if host.is_local:
-            self._emit_local_log(job, on_log)
+            self._emit_log(job, on_log)
             status = self.local.status(job)
             if status.state == "running":
                 return job
-            self._emit_local_log(job, on_log)
+            self._emit_log(job, on_log)
             return self._conclude(job, status.exit_code, status.ended_at)
         if not connect and host.name not in self.remote._sessions:
             return job
@@ -236,11 +236,13 @@ class Executor:
 
     def _pump(self, job: Job, host: Host, on_log: LogCallback | None) -> bool:
         result = self.remote.pump(job, host, self.ws.tracking)
-        if result.log_bytes and on_log is not None:
-            on_log(job, result.log_bytes)
+        if result.import_error:
+            self.jobs.update(job.id, error=result.import_error)
+        self._emit_log(job, on_log)  # from the local copy: it may also have been advanced by another process
         return bool(result.log_bytes or result.spool_bytes)
 
-    def _emit_local_log(self, job: Job, on_log: LogCallback | None) -> None:
+    def _emit_log(self, job: Job, on_log: LogCallback | None) -> None:
+        """Hand `on_log` the bytes of the job's local log (remote: the streamed copy) not handed over yet."""
         if on_log is None:
             return
         pos = self._local_log_pos.get(job.id, 0)
@@ -330,8 +332,18 @@ class Executor:
 
     def follow(self, job_ids: list[int], on_log: LogCallback | None = None, *, poll_s: float = 0.2,
                stop: threading.Event | None = None, reconnect: bool = True, timeout: float | None = None,
-               on_error: Callable[[str], None] | None = None, run_queue: bool = True) -> list[Job]:
-        """Stream the jobs until they all end (or `stop`/`timeout`); reconnects to SSH hosts with backoff."""
+               on_error: Callable[[str], None] | None = None, run_queue: bool = True,
+               from_start: bool = True) -> list[Job]:
+        """Stream the jobs until they all end (or `stop`/`timeout`); reconnects to SSH hosts with backoff.
+
+        `on_log` gets every output byte once per Executor; `from_start=False` skips what was already fetched
+        before (what `jobs attach` wants: only what is new since the stream stopped).
+        """
+        if not from_start:
+            for job in (self.jobs.get(i) for i in job_ids):
+                if job.id not in self._local_log_pos:
+                    self._local_log_pos[job.id] = job.log_offset if job.remote_dir else _size(
+                        self.local.log_path(job))
         deadline = None if timeout is None else time.monotonic() + timeout
         backoff = 0.5
         while True:
@@ -390,6 +402,13 @@ class Executor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _default_name(req: JobRequest) -> str:

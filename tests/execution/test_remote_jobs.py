@@ -129,13 +129,47 @@ def test_dropped_connection_and_restart_lose_and_double_nothing(ssh_host, ws, ss
     ex.close()  # 3. the app exits while the job runs on
     HostRegistry(ws).update("box", port=sshd.port)
     with Executor(ws) as again:  # 4. the app starts again: `jobs attach`
-        [job] = again.follow([job.id], on_log=lambda j, d: got.append(d))
+        [job] = again.follow([job.id], on_log=lambda j, d: got.append(d), from_start=False)
     assert job.state == "succeeded"
     assert b"".join(got).decode() == _expected(n)
     assert (Path(ws.paths.jobs) / str(job.id) / "output.log").read_text() == _expected(n)
     hist = ws.tracking.metric_history(job.run_uuid, "tick")
     assert list(hist.steps) == list(range(n))
     assert job.log_offset == len(_expected(n).encode())
+
+
+def test_two_processes_streaming_one_job_double_nothing(ssh_host, ws, tmp_path: Path) -> None:
+    """The app and `jobs attach` follow the same job at once: each sees every line once, the copy is exact."""
+    import threading
+
+    from mlops_desktop.workspace import Workspace
+
+    proj = _project(tmp_path)
+    n = 60
+    with Executor(ws) as ex:
+        [job] = ex.submit(JobRequest(host="box", command=[ssh_host.python, "counter.py", str(n), "0.02"],
+                                     project_dir=str(proj)))
+        [job] = ex.start_ready()
+    outputs: list[list[bytes]] = [[], []]
+    errors: list[BaseException] = []
+
+    def follower(k: int) -> None:
+        try:
+            with Workspace.open(ws.root) as own, Executor(own) as ex:  # another "process": own connection, own DB
+                ex.follow([job.id], on_log=lambda j, d: outputs[k].append(d), poll_s=0.01)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=follower, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    for out in outputs:
+        assert b"".join(out).decode() == _expected(n)
+    assert (Path(ws.paths.jobs) / str(job.id) / "output.log").read_text() == _expected(n)
+    assert list(ws.tracking.metric_history(job.run_uuid, "tick").steps) == list(range(n))
 
 
 def test_attach_resumes_from_a_torn_local_copy(ssh_host, ws, tmp_path: Path) -> None:
