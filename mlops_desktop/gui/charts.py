@@ -1,18 +1,15 @@
 """Metric plots (pyqtgraph): one plot per metric overlaying runs, min/max-downsampled per pixel, re-queried on zoom.
 
-``MetricPlot`` draws; ``SeriesFeed`` decides what to ask the store for. Each series is fetched with
-``store.metric_history_downsampled(buckets = plot width in pixels, x range = the visible range widened by half a
-view on each side)``, so every bucket keeps its minimum and maximum: a single spike in a million points stays
-visible at any zoom. Panning inside the fetched window needs no new query; zooming in or out by more than a
-quarter re-queries (in a worker, through the task runner).
+``MetricPlot`` draws; plot_data.py (no Qt) loads what it asks for. Each series is fetched as min/max per bucket
+with buckets = plot width in pixels over the visible x range widened by half a view on each side
+(``store.metric_history_downsampled``, or the same downsampling over a cached full history for finished runs), so
+a single spike in a million points stays visible at any zoom. Panning inside the fetched window needs no new
+query; zooming in or out by more than ZOOM_REQUERY re-queries, in a worker, through the task runner.
 """
 
 from __future__ import annotations
 
-import math
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,25 +19,17 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from mlops_desktop.gui import theme
+from mlops_desktop.gui.plot_data import (  # noqa: F401 - re-exported for callers of the plot component
+    X_MODES,
+    ZOOM_REQUERY,
+    HistoryCache,
+    SeriesSpec,
+    export_csv,
+    load_series,
+    smooth_ema,
+)
 from mlops_desktop.gui.views.base import AppContext
-from mlops_desktop.tracking.entities import MetricHistory
-
-# Re-query when the zoom changed by more than this factor since the last fetch (buckets then span <= 1.6 px).
-ZOOM_REQUERY = 1.6
-X_MODES = {"step": "Step", "relative": "Relative time (s)", "wall": "Wall time"}
-
-
-@dataclass
-class SeriesSpec:
-    """One line: a run's metric, with what is needed to place it on the x axis."""
-
-    uuid: str
-    key: str
-    label: str
-    color: str
-    start_time: float = 0.0   # run start (seconds) for relative time
-    count: int = 0            # points the summary reported (a change means new data)
-    live: bool = False        # the run is still logging: always ask the store
 
 
 @dataclass
@@ -56,99 +45,6 @@ class _SeriesState:
     pending: bool = False
 
 
-def smooth_ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """Debiased exponential moving average (as TensorBoard's smoothing slider); NaNs are carried through."""
-    if weight <= 0 or values.shape[0] == 0:
-        return values
-    out = np.empty_like(values, dtype=np.float64)
-    last, debias, k = 0.0, 0.0, 0
-    for i, v in enumerate(values.tolist()):
-        if v != v or math.isinf(v):
-            out[i] = v
-            continue
-        last = last * weight + (1 - weight) * v
-        k += 1
-        debias = 1 - weight ** k
-        out[i] = last / debias
-    return out
-
-
-def x_values(hist: MetricHistory, x_mode: str, start_time: float) -> np.ndarray:
-    if x_mode == "step":
-        return hist.steps.astype(np.float64)
-    if x_mode == "relative":
-        return (hist.timestamps_ms.astype(np.float64) - start_time * 1000.0) / 1000.0
-    return hist.timestamps_ms.astype(np.float64) / 1000.0
-
-
-def to_store_range(x_mode: str, lo: float | None, hi: float | None, start_time: float
-                   ) -> tuple[str, float | None, float | None]:
-    """Map a range in plot coordinates to the store's x ('step' or 'time' in ms)."""
-    if x_mode == "step":
-        return "step", lo, hi
-    offset = start_time * 1000.0 if x_mode == "relative" else 0.0
-    return ("time", None if lo is None else lo * 1000.0 + offset, None if hi is None else hi * 1000.0 + offset)
-
-
-class HistoryCache:
-    """Full-resolution histories of finished series (thread-safe, least recently used out first).
-
-    Zooming a finished series then re-runs the same min/max downsampling (tracking.downsample) in memory instead
-    of reading and decoding every chunk again; live series always go to the store.
-    """
-
-    def __init__(self, max_points: int = 12_000_000) -> None:
-        self.max_points = max_points
-        self._items: OrderedDict[tuple[str, str], tuple[int, MetricHistory]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, uuid: str, key: str, count: int) -> MetricHistory | None:
-        with self._lock:
-            item = self._items.get((uuid, key))
-            if item is None or item[0] != count:
-                return None
-            self._items.move_to_end((uuid, key))
-            return item[1]
-
-    def put(self, uuid: str, key: str, count: int, hist: MetricHistory) -> None:
-        if len(hist) > self.max_points:
-            return
-        with self._lock:
-            self._items[(uuid, key)] = (count, hist)
-            self._items.move_to_end((uuid, key))
-            while sum(len(h) for _c, h in self._items.values()) > self.max_points:
-                self._items.popitem(last=False)
-
-
-def _sorted_by(hist: MetricHistory, x: str) -> MetricHistory:
-    xs = hist.steps if x == "step" else hist.timestamps_ms
-    if xs.shape[0] > 1 and not bool(np.all(xs[1:] >= xs[:-1])):
-        order = np.argsort(xs, kind="stable")
-        return MetricHistory(hist.key, hist.steps[order], hist.timestamps_ms[order], hist.values[order])
-    return hist
-
-
-def load_series(store: Any, uuid: str, key: str, buckets: int, x_mode: str, lo: float | None, hi: float | None,
-                start_time: float, cache: HistoryCache | None = None, count: int = 0, *,
-                progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Worker side (no Qt): the min/max-downsampled series in plot coordinates."""
-    from mlops_desktop.tracking.downsample import minmax_indices
-
-    x, x_min, x_max = to_store_range(x_mode, lo, hi, start_time)
-    if cache is None or count <= 0:
-        hist = store.metric_history_downsampled(uuid, key, buckets=buckets, x=x, x_min=x_min, x_max=x_max)
-    else:
-        full = cache.get(uuid, key, count)
-        if full is None:
-            full = store.metric_history(uuid, key)
-            cache.put(uuid, key, count if len(full) == count else -1, full)
-        full = _sorted_by(full, x)
-        idx = minmax_indices(full.steps if x == "step" else full.timestamps_ms, full.values, max(1, buckets),
-                             x_min, x_max)
-        hist = MetricHistory(key, full.steps[idx], full.timestamps_ms[idx], full.values[idx])
-    return x_values(hist, x_mode, start_time), hist.values.astype(np.float64, copy=False)
-
-
 class MetricPlot(QWidget):
     """One metric, N runs overlaid. Call ``set_series``; the plot fetches what its size and range need."""
 
@@ -157,6 +53,7 @@ class MetricPlot(QWidget):
     def __init__(self, ctx: AppContext, key: str, parent: QWidget | None = None,
                  cache: HistoryCache | None = None) -> None:
         super().__init__(parent)
+        theme.configure_pyqtgraph()
         self.ctx = ctx
         self.key = key
         self.cache = cache if cache is not None else HistoryCache()
@@ -173,9 +70,7 @@ class MetricPlot(QWidget):
         self.plot_item.setTitle(key, size="10pt")
         self.plot_item.showGrid(x=True, y=True, alpha=0.15)
         self.plot_item.setMenuEnabled(False)
-        from mlops_desktop.gui.theme import current_mode
-
-        legend_bg = (23, 24, 26, 170) if current_mode() == "dark" else (255, 255, 255, 190)
+        legend_bg = (23, 24, 26, 170) if theme.current_mode() == "dark" else (255, 255, 255, 190)
         self.legend = self.plot_item.addLegend(offset=(-8, 8), labelTextSize="8pt", brush=pg.mkBrush(*legend_bg))
         self.plot_widget.setMinimumHeight(200)
         layout.addWidget(self.plot_widget)
@@ -414,20 +309,3 @@ class MetricPlot(QWidget):
             axis = self.plot_item.getAxis(name)
             axis.setPen(foreground)
             axis.setTextPen(foreground)
-
-
-def export_csv(store: Any, series: list[tuple[str, str, str]], path: str, *, progress: Any) -> int:
-    """Worker: write every point (full resolution) of (uuid, label, key) series to CSV; returns rows written."""
-    import csv
-
-    rows = 0
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["run", "run_name", "metric", "step", "timestamp_ms", "value"])
-        for i, (uuid, label, key) in enumerate(series):
-            progress.update(i / max(1, len(series)), f"{label} {key}")
-            hist = store.metric_history(uuid, key)
-            for s, t, v in zip(hist.steps.tolist(), hist.timestamps_ms.tolist(), hist.values.tolist(), strict=True):
-                writer.writerow([uuid, label, key, s, t, repr(v)])
-            rows += len(hist)
-    return rows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -20,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlops_desktop.gui.charts import X_MODES, HistoryCache, MetricPlot, SeriesSpec, export_csv
+from mlops_desktop.gui.plot_data import X_MODES, HistoryCache, SeriesSpec, export_csv
 from mlops_desktop.gui.theme import SERIES_COLORS, current_mode
 from mlops_desktop.gui.views.base import AppContext
 from mlops_desktop.tracking.entities import Run
@@ -33,7 +35,7 @@ class ChartsPanel(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.runs: list[Run] = []
-        self.plots: dict[str, MetricPlot] = {}
+        self.plots: dict[str, Any] = {}   # metric key -> charts.MetricPlot (pyqtgraph loads on the first plot)
         self.cache = HistoryCache()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 0)
@@ -118,6 +120,8 @@ class ChartsPanel(QWidget):
         for i, key in enumerate(keys):
             plot = self.plots.get(key)
             if plot is None:
+                from mlops_desktop.gui.charts import MetricPlot
+
                 plot = MetricPlot(self.ctx, key, cache=self.cache)
                 self._configure(plot)
                 self.plots[key] = plot
@@ -131,7 +135,7 @@ class ChartsPanel(QWidget):
             self.empty.setText("The selected runs have no metrics" + (" matching the filter." if self.filter.text()
                                                                       else " yet."))
 
-    def _configure(self, plot: MetricPlot) -> None:
+    def _configure(self, plot: Any) -> None:
         plot.set_x_mode(self.x_mode.currentData())
         plot.set_smoothing(self.smoothing.value() / 100)
         plot.set_log_y(self.log_y.isChecked())

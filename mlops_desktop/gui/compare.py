@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlops_desktop.gui.runs_model import fmt_number
-from mlops_desktop.gui.theme import SERIES_COLORS, current_mode
+from mlops_desktop.gui.theme import current_mode
 from mlops_desktop.tracking.entities import Run
 
 
@@ -63,53 +64,6 @@ def axis_values(runs: list[Run], label: str) -> tuple[np.ndarray, list[str] | No
     return np.array([cats.index(str(v)) if v is not None else np.nan for v in raw], dtype=np.float64), cats
 
 
-class ParallelCoordinates(pg.PlotWidget):
-    """One vertical axis per param/metric, one polyline per run; each axis scaled to its own min..max."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.plot_item = self.getPlotItem()
-        self.plot_item.hideAxis("left")
-        self.plot_item.hideAxis("bottom")
-        self.plot_item.setMouseEnabled(x=False, y=False)
-        self.plot_item.setMenuEnabled(False)
-        self.hideButtons()
-        self.lines: list[pg.PlotDataItem] = []
-        self.axes: list[str] = []
-
-    def set_data(self, runs: list[Run], axes: list[str], labels: list[str]) -> None:
-        self.plot_item.clear()
-        self.lines, self.axes = [], axes
-        if not runs or len(axes) < 2:
-            return
-        fg = "#c9d1d9" if current_mode() == "dark" else "#444c56"
-        columns = []
-        for i, label in enumerate(axes):
-            values, cats = axis_values(runs, label)
-            finite = values[np.isfinite(values)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            span = hi - lo if hi > lo else 1.0
-            columns.append((values - lo) / span if hi > lo else np.where(np.isfinite(values), 0.5, np.nan))
-            self.plot_item.addItem(pg.InfiniteLine(pos=i, angle=90, pen=pg.mkPen(fg, width=1)))
-            name = label.split(".", 1)[1]
-            top = cats[-1] if cats else fmt_number(hi)
-            bottom = cats[0] if cats else fmt_number(lo)
-            for text, y, anchor in ((name, 1.12, (0.5, 0.5)), (top, 1.04, (0.5, 0.5)), (bottom, -0.05, (0.5, 0.5))):
-                item = pg.TextItem(text, color=fg, anchor=anchor)
-                item.setPos(i, y)
-                self.plot_item.addItem(item)
-        matrix = np.vstack(columns).T
-        xs = np.arange(len(axes), dtype=np.float64)
-        for row, (values, label) in enumerate(zip(matrix, labels, strict=True)):
-            line = pg.PlotDataItem(xs, values, pen=pg.mkPen(SERIES_COLORS[row % len(SERIES_COLORS)], width=2),
-                                   symbol="o", symbolSize=5, connect="finite", name=label)
-            line.setSymbolBrush(SERIES_COLORS[row % len(SERIES_COLORS)])
-            self.plot_item.addItem(line)
-            self.lines.append(line)
-        self.plot_item.setXRange(-0.65, len(axes) - 0.35, padding=0)
-        self.plot_item.setYRange(-0.12, 1.18, padding=0)
-
-
 class CompareView(QWidget):
     """Shows the selected runs side by side."""
 
@@ -132,9 +86,12 @@ class CompareView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.parallel = ParallelCoordinates()
+        self.parallel: Any = None   # parallel.ParallelCoordinates, built when two runs are first compared
+        self.parallel_holder = QWidget()
+        holder_layout = QVBoxLayout(self.parallel_holder)
+        holder_layout.setContentsMargins(0, 0, 0, 0)
         split.addWidget(self.table)
-        split.addWidget(self.parallel)
+        split.addWidget(self.parallel_holder)
         split.setSizes([520, 480])
         self.splitter = split
         layout.addWidget(split, 1)
@@ -151,7 +108,13 @@ class CompareView(QWidget):
         varying = [label for label, _v, differs in rows if differs and label.startswith("params.")][:7]
         metrics = [label for label, _v, differs in rows if differs and label.startswith("metrics.")]
         axes = varying + metrics[: max(2, 8 - len(varying))]
-        self.parallel.set_data(runs if len(runs) >= 2 else [], axes, [r.name or r.uuid[:8] for r in runs])
+        if self.parallel is None and len(runs) >= 2:
+            from mlops_desktop.gui.parallel import ParallelCoordinates
+
+            self.parallel = ParallelCoordinates()
+            self.parallel_holder.layout().addWidget(self.parallel)
+        if self.parallel is not None:
+            self.parallel.set_data(runs if len(runs) >= 2 else [], axes, [r.name or r.uuid[:8] for r in runs])
 
     def _fill_table(self) -> None:
         runs = self.runs

@@ -396,9 +396,11 @@ class HostsView(QWidget):
 
             return len(HostRegistry(ws).import_ssh_config())
 
-        self.ctx.tasks.submit(run, self.ctx.workspace, title="Import ~/.ssh/config", owner=self,
-                              on_done=lambda n: (self.ctx.notifications.info(f"{n} host(s) imported"),
-                                                 self.refresh()))
+        def done(count: int) -> None:
+            self.ctx.notifications.info(f"{count} host(s) imported")
+            self.refresh()
+
+        self.ctx.tasks.submit(run, self.ctx.workspace, title="Import ~/.ssh/config", owner=self, on_done=done)
 
     def remove_selected(self) -> None:
         host = self.selected_host()
