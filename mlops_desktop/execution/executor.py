@@ -35,7 +35,8 @@ from mlops_desktop.execution.models import (
 from mlops_desktop.progress import Progress
 
 ALIVE_CHECK_S = 5.0
-STALE_START_S = 900.0  # a job 'starting' this long without a process: its starter died mid-way
+STALE_START_S = 900.0
+GPU_INVENTORY_MAX_AGE_S = 30.0  # GPU jobs wait in the queue: re-read who uses the GPUs this often  # a job 'starting' this long without a process: its starter died mid-way
 LogCallback = Callable[[Job, bytes], None]
 
 
@@ -154,9 +155,16 @@ class Executor:
     def start_ready(self, progress: Progress | None = None) -> list[Job]:
         """Start every queued job that fits now (per-host concurrency, free GPUs, priority order)."""
         hosts = {h.name: h for h in self.hosts.list()}
-        for job in self.jobs.list(states=(QUEUED,), limit=100_000):
+        queued = self.jobs.list(states=(QUEUED,), limit=100_000)
+        for job in queued:
             if job.host not in hosts:
                 self._finish(job, FAILED, error=f"host {job.host} was removed")
+        for name in {j.host for j in queued if j.gpus_requested and j.host in hosts}:
+            host = hosts[name]
+            if host.inventory_at is None or time.time() - host.inventory_at > GPU_INVENTORY_MAX_AGE_S:
+                with contextlib.suppress(MlopsError):  # unreachable: keep the last known picture
+                    self.inspect(name)
+                    hosts[name] = self.hosts.get(name)
         started = []
         for job in self.jobs.claim_startable(hosts):
             started.append(self._start(job, hosts[job.host], progress or Progress()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -106,8 +107,8 @@ class HostRegistry:
         rows = self.ws.db.query(f"SELECT {_COLUMNS} FROM hosts WHERE name = ? AND kind = 'ssh'", (spec,))
         return _from_row(rows[0]) if rows else parse_jump(spec)
 
-    def import_ssh_config(self, path: Path | None = None, names: list[str] | None = None,
-                          replace: bool = False) -> list[Host]:
+    def import_ssh_config(self, path: Path | None = None, names: builtins.list[str] | None = None,
+                          replace: bool = False) -> builtins.list[Host]:
         """Add every concrete `Host` alias of an OpenSSH config (wildcards skipped); returns the hosts added."""
         entries = read_ssh_config(path, names)
         added = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from typing import Any
@@ -81,11 +82,11 @@ class JobStore:
 
         return bool(self.db.write(tx))
 
-    def claim_startable(self, hosts: dict[str, Host], only_host: str | None = None) -> list[Job]:
+    def claim_startable(self, hosts: dict[str, Host], only_host: str | None = None) -> builtins.list[Job]:
         """Atomically move the queued jobs that fit (host concurrency, free GPUs) to 'starting', highest priority
         first, and assign their GPUs. Safe against other processes doing the same (one write transaction)."""
 
-        def tx(conn: Any) -> list[int]:
+        def tx(conn: Any) -> builtins.list[int]:
             queued = conn.execute(
                 "SELECT id, host, gpus_requested FROM jobs WHERE state = 'queued'"
                 + (" AND host = ?" if only_host else "") + " ORDER BY priority DESC, id",
@@ -107,8 +108,12 @@ class JobStore:
                     continue
                 assigned = ""
                 if gpus_requested:
-                    gpus = host.inventory.gpus if host.inventory else []
-                    free = [str(g.index) for g in gpus if str(g.index) not in used.get(host_name, set())]
+                    inv = host.inventory
+                    gpus = inv.gpus if inv else []
+                    # a GPU none of our jobs holds, yet with compute processes on it, belongs to someone else
+                    foreign = {p.gpu_uuid for p in inv.gpu_processes} if inv else set()
+                    free = [str(g.index) for g in gpus
+                            if str(g.index) not in used.get(host_name, set()) and g.uuid not in foreign]
                     if len(free) < gpus_requested:
                         continue
                     picked = free[:gpus_requested]

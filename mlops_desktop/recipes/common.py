@@ -32,7 +32,7 @@ class Params:
         self.raw = dict(raw)
         self.used: set[str] = set()
 
-    def str(self, key: str, default: str | None = None, *, required: bool = False) -> str:
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str:
         self.used.add(key)
         if key not in self.raw or self.raw[key] == "":
             if required:

@@ -85,10 +85,10 @@ def run(raw: dict[str, str]) -> dict[str, float]:
     import mlops_desktop.tracking as mt
 
     p = Params(NAME, raw)
-    estimator_path = p.str("estimator", required=True)
-    data = p.str("data", required=True)
-    target = p.str("target", required=True)
-    features = p.str("features")
+    estimator_path = p.text("estimator", required=True)
+    data = p.text("data", required=True)
+    target = p.text("target", required=True)
+    features = p.text("features")
     test_size = p.number("test_size", 0.2, low=0.01, high=0.9)
     seed = p.number("seed", 0, integer=True)
     est_params = p.rest()

@@ -65,10 +65,10 @@ def run(raw: dict[str, str]) -> dict[str, float]:
     import mlops_desktop.tracking as mt
 
     p = Params(NAME, raw)
-    data, target = p.str("data", required=True), p.str("target", required=True)
-    features = p.str("features")
-    task = p.str("task", "auto")
-    hidden_text = p.str("hidden", "128,64")
+    data, target = p.text("data", required=True), p.text("target", required=True)
+    features = p.text("features")
+    task = p.text("task", "auto")
+    hidden_text = p.text("hidden", "128,64")
     try:
         hidden = [int(h) for h in hidden_text.split(",") if h.strip()]
     except ValueError:
@@ -78,8 +78,8 @@ def run(raw: dict[str, str]) -> dict[str, float]:
            "patience": p.number("patience", 5, integer=True, low=1),
            "weight_decay": p.number("weight_decay", 0.0, low=0), "dropout": p.number("dropout", 0.1, low=0, high=0.9),
            "val_size": p.number("val_size", 0.2, low=0.01, high=0.9), "seed": p.number("seed", 0, integer=True)}
-    device_name, amp_mode = p.str("device", "auto"), p.str("amp", "auto")
-    checkpoint_dir = p.str("checkpoint_dir")
+    device_name, amp_mode = p.text("device", "auto"), p.text("amp", "auto")
+    checkpoint_dir = p.text("checkpoint_dir")
     unknown = sorted(p.rest())
     if unknown:
         raise UsageError(f"recipe torch-mlp: unknown parameter(s) {', '.join(unknown)}")
@@ -125,6 +125,7 @@ def _train(active: Any, data: str, target: str, features: str, task: str, hidden
 
     xt, xv = tensor(x_train_df), tensor(x_val_df)
     classes: list[Any] | None = None
+    loss_fn: Any
     if task == "classification":
         classes = sorted(y.unique().tolist(), key=str)
         index = {c: i for i, c in enumerate(classes)}
@@ -143,7 +144,7 @@ def _train(active: Any, data: str, target: str, features: str, task: str, hidden
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     ckpt_dir = Path(checkpoint_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    state = {"epoch": -1, "step": 0, "best": float("inf"), "bad_epochs": 0}
+    state: dict[str, Any] = {"epoch": -1, "step": 0, "best": float("inf"), "bad_epochs": 0}
     last = ckpt_dir / "last.pt"
     if last.exists():
         saved = torch.load(last, map_location=device, weights_only=True)  # our own file, tensors only

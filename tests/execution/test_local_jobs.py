@@ -187,3 +187,26 @@ def test_bad_submissions_are_refused_clearly(ws, tmp_path: Path) -> None:
         with pytest.raises(HostNotFoundError):
             ex.submit(JobRequest(host="nowhere", command=["true"], project_dir=str(tmp_path)))
     assert ex.jobs.list() == []
+
+
+def test_gpu_busy_with_someone_elses_process_is_skipped(ws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FAKE nvidia-smi (this machine has no GPU) reporting two H200s, the first one running a foreign process."""
+    fixtures = Path(__file__).parent / "fixtures"
+    real = (fixtures / "nvidia-smi-query-gpu-noheader-nounits.csv").read_text()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gpus.csv").write_text(real + real.replace("0, GPU-a05e", "1, GPU-b05e"))
+    (bin_dir / "nvidia-smi").write_text(f"""#!/bin/sh
+case "$1" in
+  --query-gpu=*) cat '{bin_dir}/gpus.csv' ;;
+  --query-compute-apps=*) echo 'GPU-a05e227c-9245-8f05-33b8-2ce227c9f028, 4242, someone_else.py, 80000' ;;
+esac
+""")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    with Executor(ws) as ex:
+        [job] = ex.submit(JobRequest(command=["sh", "-c", "echo $CUDA_VISIBLE_DEVICES"], gpus=1,
+                                     project_dir=str(tmp_path)))
+        [job] = ex.follow([job.id])
+    assert job.state == "succeeded" and job.gpu_ids == "1"
+    assert (Path(ws.paths.jobs) / str(job.id) / "output.log").read_text() == "1\n"
