@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = command(data_sub, "ingest", cmd_ingest, "ingest files (paths, globs, directories) as a new dataset version")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--dataset", "-d", required=True, help="dataset name (a plain identifier)")
-    p.add_argument("--format", choices=["csv", "tsv", "ndjson", "json", "parquet", "sqlite"],
+    p.add_argument("--format", choices=["csv", "tsv", "ndjson", "json", "parquet", "sqlite", "excel"],
                    help="input format (default: from the file extension)")
     p.add_argument("--contract", metavar="FILE",
                    help="contract file (TOML or JSON); default: [datasets.NAME.contract] of the project's mlops.toml")
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-header", action="store_true", help="the first CSV line is data (columns: column_1, ...)")
     p.add_argument("--null", action="append", default=[], metavar="TEXT", help="CSV text meaning null (repeatable)")
     p.add_argument("--table", help="table to read from a SQLite database")
+    p.add_argument("--sheet", help="sheet to read from an Excel workbook (default: the first)")
     p.add_argument("--project", metavar="DIR", help="project directory holding mlops.toml (default: current dir)")
 
     p = command(data_sub, "watch", cmd_watch, "watch a folder: ingest new or changed files into a dataset (append)")
@@ -108,7 +109,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         separator = "\t"
     csv = CsvOptions(separator=separator, quote_char=None if args.no_quote else args.quote, encoding=args.encoding,
                      has_header=not args.no_header, null_values=tuple(args.null))
-    options = SourceOptions(format=args.format, csv=csv, table=args.table)
+    options = SourceOptions(format=args.format, csv=csv, table=args.table, sheet=args.sheet)
     progress, display = _progress()
     with open_workspace(args) as ws:
         try:

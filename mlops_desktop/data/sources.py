@@ -16,11 +16,11 @@ from mlops_desktop.errors import UsageError
 if TYPE_CHECKING:
     import polars as pl
 
-FORMATS = ("csv", "tsv", "ndjson", "json", "parquet", "sqlite")
+FORMATS = ("csv", "tsv", "ndjson", "json", "parquet", "sqlite", "excel")
 LINE = "__line"
 _EXT = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".ndjson": "ndjson", ".jsonl": "ndjson",
         ".json": "json", ".parquet": "parquet", ".pq": "parquet", ".sqlite": "sqlite", ".sqlite3": "sqlite",
-        ".db": "sqlite"}
+        ".db": "sqlite", ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel", ".xlsb": "excel", ".ods": "excel"}
 SQLITE_BATCH = 100_000
 
 
@@ -29,6 +29,7 @@ class SourceOptions:
     format: str | None = None
     csv: CsvOptions = field(default_factory=CsvOptions)
     table: str | None = None  # sqlite
+    sheet: str | None = None  # excel (default: the first sheet)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": self.format}
@@ -36,6 +37,8 @@ class SourceOptions:
             out.update(self.csv.to_dict())
         if self.table:
             out["table"] = self.table
+        if self.sheet:
+            out["sheet"] = self.sheet
         return out
 
 
@@ -90,9 +93,6 @@ def detect_format(path: Path, requested: str | None) -> str:
             raise UsageError(f"unknown format {requested!r}", hint="use one of " + ", ".join(FORMATS))
         return requested
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xls", ".xlsm", ".ods"):
-        raise UsageError(f"{path}: Excel files are not supported by this build (no Excel reader is installed)",
-                         hint="save the sheet as CSV and ingest that")
     fmt = _EXT.get(suffix)
     if fmt is None:
         raise UsageError(f"{path}: cannot tell the format from the extension {suffix or '(none)'}",
@@ -120,6 +120,8 @@ def pieces(path: Path, opts: SourceOptions, tmpdir: Path) -> Iterator[Piece]:
         yield parquet_piece(path)
     elif fmt == "sqlite":
         yield from sqlite_pieces(path, opts.table)
+    elif fmt == "excel":
+        yield excel_piece(path, opts.sheet)
 
 
 def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path) -> Piece:
@@ -259,6 +261,49 @@ def parquet_piece(path: Path) -> Piece:
         est = None
     return Piece(label=str(path), path=path, fmt="parquet", frame=frame, schema=schema, inferred=schema,
                  line_kind="row", est_rows=est)
+
+
+def excel_piece(path: Path, sheet: str | None) -> Piece:
+    """One sheet of a workbook (read whole: sheets are small); values as text, typed like a CSV's."""
+    import polars as pl
+
+    _check_nonempty(path)
+    try:
+        import fastexcel
+    except ImportError:
+        raise UsageError(f"{path}: reading Excel needs the fastexcel package, which is not installed",
+                         hint="pip install fastexcel, or save the sheet as CSV") from None
+    try:
+        reader = fastexcel.read_excel(str(path))
+    except Exception as exc:
+        raise UsageError(f"{path}: not a readable Excel workbook: {_first(exc)}") from None
+    names = reader.sheet_names
+    if sheet is not None and sheet not in names:
+        raise UsageError(f"{path}: no sheet named {sheet!r}", hint="sheets: " + ", ".join(names))
+    index = names.index(sheet) if sheet is not None else 0
+    label = f"{path}[{names[index]}]"
+    try:
+        header = reader.load_sheet(index, header_row=None, n_rows=1, dtypes="string").to_polars()
+        raw = reader.load_sheet(index, dtypes="string").to_polars()
+        typed = reader.load_sheet(index, n_rows=10_000).to_polars()
+    except Exception as exc:
+        raise UsageError(f"{label}: cannot read the sheet: {_first(exc)}") from None
+    if header.height == 0:
+        raise UsageError(f"{label}: the sheet is empty")
+    titles = [str(v).strip() if v is not None else "" for v in header.row(0)]
+    for i, title in enumerate(titles, start=1):
+        if not title:
+            raise UsageError(f"{label}: row 1: column {i} has an empty name")
+        if titles.index(title) + 1 != i:
+            raise UsageError(f"{label}: row 1: duplicate column name {title!r} (columns {titles.index(title) + 1} "
+                             f"and {i})")
+    if raw.height == 0:
+        raise UsageError(f"{label}: the sheet has a header but no data rows")
+    raw.columns = titles
+    inferred = {t: dtype for t, dtype in zip(titles, typed.dtypes, strict=True)}
+    frame = raw.with_row_index(LINE, offset=2).lazy()  # line = the sheet's row number (row 1 is the header)
+    return Piece(label=label, path=path, fmt="excel", frame=frame, schema={t: pl.String for t in titles},
+                 inferred=inferred, line_kind="row", est_rows=raw.height)
 
 
 _AFFINITY = (("INT", "int64"), ("CHAR", "string"), ("CLOB", "string"), ("TEXT", "string"), ("REAL", "float64"),

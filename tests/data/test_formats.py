@@ -174,3 +174,22 @@ def test_ndjson_rejects_name_the_line_even_after_blank_lines(ws, src):
     assert (result.rows_in, result.rows_stored, result.rows_rejected) == (4, 2, 2)
     bad = pl.read_parquet(lake.reject_files(ws, catalog.resolve(ws.db, "nd"))[0])
     assert bad["_source_line"].to_list() == [3, 6]
+
+
+def test_excel_sheet_with_contract_rejects_by_sheet_row(ws, tmp_path):
+    pytest.importorskip("fastexcel")
+    from data_helpers import write_xlsx
+
+    from mlops_desktop.data.contract import contract_from_dict
+
+    path = write_xlsx(tmp_path / "book.xlsx", [["id", "price", "name"], [1, 2.5, "a"], [2, "oops", "b"], [3, 4, "c"]],
+                      sheet="Prices")
+    result = ingest(ws, [str(path)], "xl", contract=contract_from_dict({"columns": {"price": {"type": "float64"}}},
+                                                                       "c"))
+    assert (result.rows_in, result.rows_stored, result.rows_rejected) == (3, 2, 1)
+    df = read(ws, "xl")
+    assert df.schema["price"] == pl.Float64 and df["name"].to_list() == ["a", "c"]
+    bad = pl.read_parquet(lake.reject_files(ws, catalog.resolve(ws.db, "xl"))[0])
+    assert bad["_source_line"].to_list() == [3] and bad["_source_file"][0].endswith("book.xlsx[Prices]")
+    with pytest.raises(Exception, match="(?s)no sheet named 'Other'.*Prices"):
+        ingest(ws, [str(path)], "xl", options=SourceOptions(sheet="Other"))
