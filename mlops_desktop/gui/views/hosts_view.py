@@ -322,6 +322,9 @@ class HostsView(QWidget):
             if h.name == name:
                 self.table.selectRow(row)
         self._show_selected()
+        selected = self.selected_host()
+        if selected is not None and selected.is_local and selected.inventory is None:
+            self.inspect_selected(quiet=True)  # this machine costs nothing to probe: show its bars right away
 
     def selected_host(self) -> Host | None:
         index = self.table.currentIndex()

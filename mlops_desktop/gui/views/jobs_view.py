@@ -239,8 +239,11 @@ class JobsView(QWidget):
     def _ticked(self, outcome: TickOutcome) -> None:
         self._ticking = False
         selected = self.selected_job()
+        first_fill = not self.model.jobs and outcome.jobs and selected is None
         self.model.set_jobs(outcome.jobs)
-        if selected is not None:
+        if first_fill:
+            self.table.selectRow(0)  # the newest job: its output shows at once
+        elif selected is not None:
             for row, job in enumerate(outcome.jobs):
                 if job.id == selected.id:
                     if self.table.currentIndex().row() != row:
