@@ -43,6 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--contract", metavar="FILE")
     p.add_argument("--project", metavar="DIR")
 
+    p = command(data_sub, "preview", cmd_preview, "show the first rows of files and a draft contract (TOML)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--rows", "-n", type=int, default=10)
+    p.add_argument("--format", choices=["csv", "tsv", "ndjson", "json", "parquet", "sqlite", "excel"])
+    p.add_argument("--table")
+    p.add_argument("--sheet")
+    p.add_argument("--contract-only", action="store_true", help="print only the draft contract")
+
     command(data_sub, "list", cmd_list, "list datasets with their latest version")
     p = command(data_sub, "show", cmd_show, "show a dataset version: schema, source, lineage, and all versions")
     p.add_argument("ref", metavar="NAME[@VERSION]")
@@ -169,6 +177,25 @@ def cmd_watch(args: argparse.Namespace) -> int:
                   contract=contract, min_age_s=args.min_age)
         except KeyboardInterrupt:
             return 0
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from mlops_desktop.data.preview import contract_to_toml, draft_contract, preview
+    from mlops_desktop.data.sources import SourceOptions
+
+    pv = preview(args.paths, SourceOptions(format=args.format, table=args.table, sheet=args.sheet), rows=args.rows)
+    draft = contract_to_toml(draft_contract(pv))
+    if args.json:
+        emit_json(clean_json(pv.to_dict() | {"draft_contract": draft}))
+    elif args.contract_only:
+        sys.stdout.write(draft)
+    else:
+        table(pv.columns, pv.rows)
+        print()
+        table(["column", "suggested type"], list(pv.types.items()))
+        print("\ndraft contract (save as a .toml file, edit, and pass with --contract):\n")
+        sys.stdout.write(draft)
     return 0
 
 

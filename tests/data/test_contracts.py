@@ -186,3 +186,40 @@ def test_contract_files_toml_and_json(tmp_path):
     broken.write_text("[columns\n")
     with pytest.raises(MlopsError, match="not valid TOML"):
         load_contract_file(broken)
+
+
+def test_preview_and_draft_contract_round_trip(ws, src, tmp_path):
+    from mlops_desktop.data.preview import contract_to_toml, draft_contract, preview
+
+    path = src("p.csv", 'id,price,when,name\n1,2.5,2024-01-01,"a ""b"""\n2,3.5,2024-01-02,c\n')
+    pv = preview([str(path)], rows=1)
+    assert pv.columns == ["id", "price", "when", "name"] and pv.rows == [("1", "2.5", "2024-01-01", 'a "b"')]
+    assert pv.types == {"id": "int64", "price": "float64", "when": "date", "name": "string"}
+    text = contract_to_toml(draft_contract(pv))
+    saved = tmp_path / "c.toml"
+    saved.write_text(text)
+    contract = load_contract_file(saved)
+    assert {c: r.type for c, r in contract.columns.items()} == pv.types
+    result = ingest(ws, [str(path)], "p", contract=contract)
+    assert (result.rows_stored, result.rows_rejected) == (2, 0)
+
+
+def test_preview_reports_malformed_input_like_ingest(src):
+    from mlops_desktop.data.preview import preview
+
+    with pytest.raises(MlopsError, match="header but no data rows"):
+        preview([str(src("h.csv", "a,b\n"))])
+
+
+def test_contract_toml_round_trip_keeps_every_rule(tmp_path):
+    from mlops_desktop.data.preview import contract_to_toml
+
+    spec = {"columns": {"code": {"type": "string", "regex": r'^\d{3}-"x"$', "nullable": False, "unique": True},
+                        "n": {"type": "int64", "min": -1, "max": 9.5, "allowed": [1, 2, 3]},
+                        "odd name": {"type": "date", "format": "%Y/%m/%d", "required": False}},
+            "rows": ["n > 0 OR code = 'a'"], "unique": [["code", "n"]], "extra_columns": "drop"}
+    contract = contract_from_dict(spec, "spec")
+    path = tmp_path / "c.toml"
+    path.write_text(contract_to_toml(contract))
+    again = load_contract_file(path)
+    assert again.to_dict() == contract.to_dict()
