@@ -1,0 +1,424 @@
+"""Writing one source into a staged version: contract checks in one polars pass, good rows to Parquet, bad
+rows (with their reasons) to rejects, exact line numbers, progress and prompt cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlops_desktop.data import lake
+from mlops_desktop.data.catalog import DatasetVersion
+from mlops_desktop.data.contract import (
+    Contract,
+    dtype_name,
+    join_reasons,
+    merged_with_inferred,
+    plan_checks,
+    with_detected_formats,
+)
+from mlops_desktop.data.sources import LINE, Piece, SourceOptions, has_byte
+from mlops_desktop.errors import Cancelled, UsageError
+from mlops_desktop.progress import Progress
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from mlops_desktop.workspace import Workspace
+
+REJECT_FILE = "_source_file"
+REJECT_LINE = "_source_line"
+REJECT_REASON = "_reason"
+EXACT_LINES_MAX_BYTES = 256 << 20
+
+
+@dataclass
+class Counts:
+    rows_in: int = 0
+    stored: int = 0
+    rejected: int = 0
+
+
+class Writer:
+    """Writes pieces into one staging directory with a single effective contract (fixed by the first piece)."""
+
+    def __init__(self, staging: lake.Staging, contract: Contract, base: DatasetVersion | None, ws: Workspace,
+                 first_part: int = 0) -> None:
+        self.staging = staging
+        self.contract = contract
+        self.base = base
+        self.ws = ws
+        self.effective: Contract | None = None
+        self.schema: dict[str, Any] | None = None
+        self.columns: list[str] | None = None
+        self.part = first_part
+        self.first_part = first_part
+        self.duplicates: dict[str, set[int]] | None = None
+
+    def _prepare(self, piece: Piece) -> None:
+        import polars as pl
+
+        inferred = dict(piece.inferred)
+        if self.base is not None:
+            from mlops_desktop.data.contract import parse_dtype
+
+            missing = [c for c in self.base.schema if c not in piece.schema]
+            extra = [c for c in piece.schema if c not in self.base.schema]
+            if missing or extra:
+                drift = [f"added column {c}" for c in extra] + [f"removed column {c}" for c in missing]
+                raise UsageError(f"cannot append to {self.base.ref}: the schema differs ({'; '.join(drift)})",
+                                 hint="use --mode replace to start a new version with the new schema")
+            for name, text in self.base.schema.items():  # appended rows must fit the base version's types
+                try:
+                    inferred[name] = parse_dtype(text)
+                except UsageError:
+                    pass
+            self.contract = _with_base_types(self.contract, inferred)
+        self.effective = merged_with_inferred(self.contract, inferred)
+        try:
+            sample = piece.frame.head(2000).collect()
+        except Exception:  # a malformed start is reported by the full read, with its line
+            sample = None
+        if sample is not None:
+            self.effective = with_detected_formats(self.effective, sample)
+        plan = plan_checks(self.effective, piece.schema, piece.label)
+        probe = pl.LazyFrame(schema=piece.schema).with_columns(plan.raw_keep).with_columns(plan.typed)
+        try:
+            probe.select(plan.ok.alias("ok"), plan.reason.alias("r")).collect()
+            out = probe.select(plan.output_columns).collect_schema()
+        except Exception as exc:
+            where = self.contract.origin or "the contract"
+            raise UsageError(f"{piece.label}: {where} does not apply to this data: {_first(exc)}") from None
+        if self.base is not None:
+            # appended rows take the base version's types so that every part has one schema
+            from mlops_desktop.data.contract import parse_dtype
+
+            base_types: dict[str, Any] = {}
+            for name, text in self.base.schema.items():
+                try:
+                    base_types[name] = parse_dtype(text)
+                except UsageError:
+                    base_types[name] = None
+            out = {n: (base_types.get(n) or t) for n, t in out.items()}  # type: ignore[assignment]
+        self.schema = dict(out)
+        self.columns = list(out)
+
+    def write(self, piece: Piece, counts: Counts, progress: Progress, options: SourceOptions) -> None:
+        import polars as pl
+
+        if self.effective is None:
+            self._prepare(piece)
+        assert self.effective is not None and self.schema is not None and self.columns is not None
+        plan = plan_checks(self.effective, piece.schema, piece.label)
+        if set(plan.output_columns) != set(self.columns):
+            raise UsageError(f"{piece.label}: columns differ from the first file of this ingestion "
+                             f"(expected {', '.join(self.columns)}; got {', '.join(plan.output_columns)})",
+                             hint="ingest files with different columns into different datasets")
+        frame = piece.frame.with_columns(plan.raw_keep).with_columns(plan.typed)
+        ok = plan.ok
+        reason = plan.reason
+        keys = self.effective.unique_keys
+        if keys:
+            dups = self._duplicate_lines(piece, frame, keys)
+            is_dup = pl.col(LINE).is_in(pl.Series(sorted(dups), dtype=pl.Int64).implode()) if dups else pl.lit(False)
+            ok = ok & ~is_dup
+            reason = join_reasons([reason, pl.when(is_dup).then(pl.lit(
+                "duplicate value of unique key " + " / ".join("(" + ", ".join(k) + ")" for k in keys)))])
+        frame = frame.with_columns(ok.alias("__ok"))
+        part = f"{self.part:05d}-{self.staging.token}.parquet"
+        self.part += 1
+        good_path = self.staging.data / part
+        good_select = [pl.col(c).cast(self.schema[c]) if self.schema[c] is not None else pl.col(c)
+                       for c in self.columns]
+        raw_names = {r: f"__raw_{r}" for r in plan.raw_columns}
+        kept = {e.meta.output_name() for e in plan.raw_keep}
+        bad_select = ([(pl.col(raw_names[c]) if raw_names[c] in kept else pl.col(c)).cast(pl.String).alias(c)
+                       for c in plan.raw_columns]
+                      + [pl.lit(piece.label).alias(REJECT_FILE), pl.col(LINE).cast(pl.Int64).alias(REJECT_LINE),
+                         reason.alias(REJECT_REASON)])
+        last = piece.csv_names[-1] if piece.csv_names else None
+        rejects = _Rejects(self.staging.rejects / part, last)
+        seen = [0]
+
+        def split(df: pl.DataFrame) -> pl.DataFrame:
+            # Runs on polars' threads for every batch: bad rows (usually few) get their reasons here, eagerly,
+            # so the reason text is never built for good rows; raising here stops the whole query at once.
+            if progress.cancelled:
+                raise Cancelled()
+            seen[0] += df.height
+            keep = df["__ok"]
+            bad = df.filter(~keep)
+            if bad.height:
+                rejects.add(bad.select(bad_select))
+            return df.filter(keep).select(good_select)
+
+        out_schema = pl.Schema({c: self.schema[c] for c in self.columns})
+        query = frame.map_batches(split, schema=out_schema, streamable=True)
+        try:
+            _run_cancellable(lambda: query.sink_parquet(good_path, engine="streaming"), progress, piece, seen)
+        except Cancelled:
+            raise
+        except Exception as exc:
+            if progress.cancelled:
+                raise Cancelled() from None
+            raise UsageError(self._explain(piece, exc, options)) from None
+        rejects.close()
+        n_good = _rows(good_path)
+        n_bad = rejects.rows
+        if piece.fmt == "csv" and piece.csv_names:
+            self._check_short_rows(piece, good_path, rejects.last_nulls, n_good + n_bad, options, progress)
+        for bad_path in rejects.files:
+            if piece.fmt == "csv" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES and \
+                    _spans_lines(piece, n_good + n_bad, options):
+                _exact_lines(bad_path, piece, options)
+            elif piece.fmt == "ndjson" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES:
+                _exact_ndjson_lines(bad_path, piece.path)
+        if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
+            good_path.unlink()
+        counts.rows_in += n_good + n_bad
+        counts.stored += n_good
+        counts.rejected += n_bad
+
+    def _explain(self, piece: Piece, exc: BaseException, options: SourceOptions) -> str:
+        if piece.fmt == "csv" and piece.csv_names is not None:
+            from mlops_desktop.data.csvcheck import diagnose
+
+            problem = diagnose(piece.path, _csv_opts(piece, options), piece.csv_names)
+            if problem:
+                return problem
+        if piece.fmt == "ndjson":
+            from mlops_desktop.data.sources import json_syntax_error
+
+            problem = json_syntax_error(piece.path, ndjson=True)
+            if problem:
+                return problem
+        if piece.fmt == "derived":
+            return f"evaluation failed: {_first(exc)}"
+        return f"{piece.label}: cannot read {piece.fmt}: {_first(exc)}"
+
+    def _check_short_rows(self, piece: Piece, good: Path, reject_nulls: int, n: int, options: SourceOptions,
+                          progress: Progress) -> None:
+        """polars pads rows with too few fields with nulls; when the last column has nulls, look for such rows."""
+        last = piece.csv_names[-1] if piece.csv_names else None
+        if last is None or n == 0:
+            return
+        nulls = reject_nulls
+        if good.exists() and last in (self.columns or []):
+            nulls += _null_count(good, last)
+        if nulls:
+            from mlops_desktop.data.csvcheck import diagnose
+
+            problem = diagnose(piece.path, _csv_opts(piece, options), piece.csv_names or [], progress)
+            if problem:
+                raise UsageError(problem)
+
+    def _duplicate_lines(self, piece: Piece, frame: pl.LazyFrame, keys: list[tuple[str, ...]]) -> set[int]:
+        """Lines of this piece whose key was already seen (earlier in the piece, an earlier piece, or the base)."""
+        import polars as pl
+
+        if self.duplicates is None:
+            self.duplicates = {}
+            self._seen: dict[tuple[str, ...], pl.DataFrame] = {}
+            for key in keys:
+                if self.base is not None:
+                    prev = lake.scan(self.ws, self.base).select(list(key)).unique().collect()
+                    self._seen[key] = prev
+                else:
+                    self._seen[key] = pl.DataFrame(schema={c: self.schema[c] for c in key})  # type: ignore[index]
+        dup_lines: set[int] = set()
+        for key in keys:
+            cols = list(key)
+            current = frame.select([pl.col(c).cast(self.schema[c]) for c in cols]  # type: ignore[index]
+                                   + [pl.col(LINE).cast(pl.Int64)]).collect(engine="streaming")
+            seen = self._seen[key]
+            not_null = pl.all_horizontal([pl.col(c).is_not_null() for c in cols])
+            first = current.select(pl.struct(cols).is_first_distinct().alias("f"))["f"]
+            current = current.with_columns(first.alias("__first"))
+            if seen.height:
+                known = current.join(seen, on=cols, how="semi", nulls_equal=False)[LINE]
+                known_set = set(known.to_list())
+            else:
+                known_set = set()
+            dups = current.filter(not_null & (~pl.col("__first") | pl.col(LINE).is_in(list(known_set))))[LINE]
+            dup_lines |= set(dups.to_list())
+            self._seen[key] = pl.concat([seen, current.filter(not_null).select(cols)]).unique()
+        return dup_lines
+
+
+def _with_base_types(contract: Contract, types: dict[str, Any]) -> Contract:
+    """The contract with every column typed as in the version being appended to."""
+    from mlops_desktop.data.contract import TYPE_NAMES, ColumnRule
+
+    cols = dict(contract.columns)
+    for name, dtype in types.items():
+        tname = dtype_name(dtype)
+        if tname not in TYPE_NAMES:
+            continue
+        rule = cols.get(name) or ColumnRule(name=name)
+        cols[name] = ColumnRule(**{**rule.__dict__, "type": tname})
+    return Contract(columns=cols, rows=contract.rows, unique=contract.unique, extra_columns=contract.extra_columns,
+                    origin=contract.origin)
+
+
+def _csv_opts(piece: Piece, options: SourceOptions) -> Any:
+    from mlops_desktop.data.csvcheck import CsvOptions
+
+    opts = options.csv
+    if piece.path.suffix.lower() in (".tsv", ".tab") and opts.separator == ",":
+        opts = CsvOptions(**{**opts.__dict__, "separator": "\t"})
+    return opts
+
+
+class _Rejects:
+    """Bad rows of one piece, written in files of at most FLUSH_ROWS rows (memory stays bounded)."""
+
+    FLUSH_ROWS = 200_000
+
+    def __init__(self, path: Path, last_column: str | None) -> None:
+        self.path = path
+        self.last_column = last_column
+        self.pending: list[Any] = []
+        self.pending_rows = 0
+        self.rows = 0
+        self.last_nulls = 0
+        self.files: list[Path] = []
+        self.lock = threading.Lock()
+
+    def add(self, df: Any) -> None:
+        with self.lock:
+            self.pending.append(df)
+            self.pending_rows += df.height
+            self.rows += df.height
+            if self.last_column and self.last_column in df.columns:
+                self.last_nulls += df[self.last_column].null_count()
+            if self.pending_rows >= self.FLUSH_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        import polars as pl
+
+        if not self.pending:
+            return
+        path = self.path.with_name(f"{self.path.stem}-{len(self.files):04d}.parquet")
+        pl.concat(self.pending).write_parquet(path)
+        self.files.append(path)
+        self.pending, self.pending_rows = [], 0
+
+    def close(self) -> None:
+        with self.lock:
+            self._flush()
+
+
+def _run_cancellable(fn: Any, progress: Progress, piece: Piece, seen: list[int] | None = None) -> None:
+    """Run a polars job in a thread (it releases the GIL) while this thread reports progress.
+
+    Cancellation is seen by the job itself (its batch callback raises Cancelled), so the thread ends promptly
+    and nothing keeps running after this returns.
+    """
+    box: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="mlops-ingest", daemon=True)
+    worker.start()
+    expected = piece.est_rows
+    started = time.monotonic()
+    name = Path(piece.label).name
+    while worker.is_alive():
+        worker.join(0.1)
+        if progress.cancelled:
+            continue  # the job stops at its next batch; wait for it so nothing writes after we return
+        if expected and seen is not None:
+            progress.update(min(0.95, seen[0] / expected), f"{name}: {seen[0]:,} rows")
+        else:
+            progress.update(min(0.9, (time.monotonic() - started) / 10), f"reading {name}")
+    if "error" in box:
+        raise box["error"]
+    progress.check()
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows) if path.exists() else 0
+
+
+def _null_count(path: Path, column: str) -> int:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if column not in names:
+        return 0
+    j = names.index(column)
+    total = 0
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(j).statistics
+        if stats is None or stats.null_count is None:
+            import polars as pl
+
+            return int(pl.scan_parquet(path).select(pl.col(column).null_count()).collect().item())
+        total += stats.null_count
+    return total
+
+
+def _spans_lines(piece: Piece, records: int, options: SourceOptions) -> bool:
+    """Whether some record spans several lines (then row index + header is not the line number)."""
+    opts = _csv_opts(piece, options)
+    if not opts.quote_char or not has_byte(piece.path, opts.quote_char.encode()):
+        return False
+    newlines = 0
+    last = b""
+    with open(piece.path, "rb") as fh:
+        while chunk := fh.read(8 << 20):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    lines = newlines + (0 if last == b"\n" else 1)
+    return lines != records + (1 if opts.has_header else 0)
+
+
+def _exact_ndjson_lines(bad_path: Path, path: Path) -> None:
+    """polars skips blank lines in NDJSON, so its row number is the line only when there are none."""
+    import polars as pl
+
+    df = pl.read_parquet(bad_path)
+    wanted = set(df[REJECT_LINE].to_list())
+    mapping: dict[int, int] = {}
+    record = 0
+    with open(path, "rb") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if line.strip():
+                record += 1
+                if record in wanted:
+                    mapping[record] = line_no
+                    if len(mapping) == len(wanted):
+                        break
+    lines = [mapping.get(int(v), int(v)) for v in df[REJECT_LINE].to_list()]
+    if lines != df[REJECT_LINE].to_list():
+        df.with_columns(pl.Series(REJECT_LINE, lines, dtype=pl.Int64)).write_parquet(bad_path)
+
+
+def _exact_lines(bad_path: Path, piece: Piece, options: SourceOptions) -> None:
+    """Row index + header is the line only when no record spans lines; map the (few) rejects to exact lines."""
+    import polars as pl
+
+    from mlops_desktop.data.csvcheck import record_lines
+
+    opts = _csv_opts(piece, options)
+    df = pl.read_parquet(bad_path)
+    offset = 2 if opts.has_header else 1
+    records = {int(v) - offset + 1 for v in df[REJECT_LINE].to_list()}
+    mapping = record_lines(piece.path, opts, records)
+    lines = [mapping.get(int(v) - offset + 1, int(v)) for v in df[REJECT_LINE].to_list()]
+    if lines != df[REJECT_LINE].to_list():
+        df.with_columns(pl.Series(REJECT_LINE, lines, dtype=pl.Int64)).write_parquet(bad_path)
+
+
+def _first(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
