@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -28,6 +29,15 @@ from mlops_desktop.gui.views.base import AppContext
 from mlops_desktop.tracking.entities import Run
 
 MAX_PLOTS = 36
+# Set once mlops_desktop.gui.charts (and pyqtgraph, ~0.3 s) has been imported by a worker: the GUI thread never
+# pays that import, it shows "Loading charts…" meanwhile.
+_CHARTS_IMPORTED = threading.Event()
+
+
+def import_charts(*, progress: Any = None) -> None:
+    import mlops_desktop.gui.charts  # noqa: F401 - the import is the work
+
+    _CHARTS_IMPORTED.set()
 
 
 class ChartsPanel(QWidget):
@@ -111,6 +121,13 @@ class ChartsPanel(QWidget):
 
     def _rebuild(self) -> None:
         keys = self.metric_keys()
+        if keys and not _CHARTS_IMPORTED.is_set():
+            self.empty.setText("Loading charts…")
+            self.empty.show()
+            self.scroll_area.hide()
+            self.ctx.tasks.submit(import_charts, title="Load plotting", key="_import_charts", quiet=True,
+                                  owner=self, on_done=lambda _r: self._rebuild())
+            return
         for key in list(self.plots):
             if key not in keys:
                 plot = self.plots.pop(key)
