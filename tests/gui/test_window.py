@@ -132,3 +132,14 @@ def test_run_management_rename_tag_move_delete(window, ctx, qtbot, monkeypatch):
     wait_idle(qtbot, ctx)
     assert uuids[1] not in {r.uuid for r in store.search_runs().runs}
     qtbot.waitUntil(lambda: view.model.row_of(uuids[1]) < 0, timeout=5000)
+
+
+def test_crash_report_dialog_at_start(window, ctx):
+    crash_dir = ctx.workspace.paths.crash_reports
+    crash_dir.mkdir(parents=True, exist_ok=True)
+    (crash_dir / "crash-20260101-000000-1.txt").write_text("Traceback: KeyError 'lr' in runs_model.py\n")
+    reports = crash.pending_reports(crash_dir)
+    window.show_crash_reports(reports)
+    assert "KeyError 'lr'" in window.crash_box.detailedText()
+    assert ctx.notifications.history[-1].level == "warning"
+    window.crash_box.close()
