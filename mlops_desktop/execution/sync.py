@@ -21,6 +21,7 @@ DEFAULT_EXCLUDES = [".git/", ".hg/", ".svn/", ".venv/", "venv/", "__pycache__/",
                     ".pytest_cache/", ".ruff_cache/", "node_modules/", ".DS_Store", ".ipynb_checkpoints/", MANIFEST]
 IGNORE_FILES = (".gitignore", ".mlopsignore")
 PARALLEL_CHANNELS = 4
+DEFAULT_MODE = 0o644
 MAX_FILES = 50_000
 MAX_BYTES = 4 << 30
 
@@ -195,11 +196,11 @@ def sync_dir(session: Any, local_root: Path, remote_root: str, *, excludes: list
             tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.mlops-tmp")
             with f.path.open("rb") as fh:
                 client.putfo(fh, tmp, file_size=f.size, confirm=False)
-            client.chmod(tmp, f.mode & 0o777)
+            if f.mode & 0o777 != DEFAULT_MODE:  # new files get 0644 from the server's umask; skip a round trip
+                client.chmod(tmp, f.mode & 0o777)
             client.posix_rename(tmp, target)
-            attrs = client.stat(target)
             with lock:
-                new_manifest[f.rel] = [f.sha256, int(attrs.st_size or 0), int(attrs.st_mtime or 0)]
+                new_manifest[f.rel] = [f.sha256, f.size, 0]  # remote mtime filled in below, per directory
                 result.uploaded += 1
                 result.bytes_uploaded += f.size
                 result.uploaded_paths.append(f.rel)
@@ -219,6 +220,14 @@ def sync_dir(session: Any, local_root: Path, remote_root: str, *, excludes: list
                 c.close()
     else:
         upload(todo, sftp)
+    if todo:  # one listing per touched directory instead of one stat per file
+        touched = {posixpath.dirname(f.rel) for f in todo}
+        for rel_dir in touched:
+            folder = posixpath.join(remote_root, rel_dir) if rel_dir else remote_root
+            for e in sftp.listdir_attr(folder):
+                rel = f"{rel_dir}/{e.filename}" if rel_dir else e.filename
+                if rel in new_manifest and new_manifest[rel][2] == 0:
+                    new_manifest[rel] = [new_manifest[rel][0], int(e.st_size or 0), int(e.st_mtime or 0)]
     for rel in stale:
         try:
             sftp.remove(posixpath.join(remote_root, rel))

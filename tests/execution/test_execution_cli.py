@@ -102,3 +102,19 @@ def test_remote_submit_follow_and_attach(capsys, ssh_host, ws, tmp_path: Path) -
     assert out == "remote 0\nremote 1\nremote 2\n" and "succeeded" in err
     code, out, _ = run_cli(capsys, "--home", home, "jobs", "logs", "1")
     assert out == "remote 0\nremote 1\nremote 2\n"
+
+
+@pytest.mark.ssh
+def test_remote_attach_and_logs_follow(capsys, ssh_host, ws, tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "t.py").write_text("import time\nfor i in range(20):\n    print('line', i, flush=True)\n"
+                               "    time.sleep(0.05)\n")
+    home = str(ws.root)
+    code, out, err = run_cli(capsys, "--home", home, "jobs", "submit", "--host", "box", "--project", str(proj),
+                             "--script", "t.py", "--json")
+    assert code == 0 and json.loads(out)[0]["state"] == "running", err
+    code, out, err = run_cli(capsys, "--home", home, "jobs", "attach", "1")
+    assert code == 0 and out == "".join(f"line {i}\n" for i in range(20)) and "succeeded" in err
+    code, out, _ = run_cli(capsys, "--home", home, "jobs", "logs", "1", "--tail", "2")
+    assert out == "line 18\nline 19\n"

@@ -121,6 +121,8 @@ def test_sync_uploads_only_changes_and_honours_excludes(ssh_host, ws, tmp_path: 
     (proj / "pkg" / "a.py").write_text("a = 1\n")
     (proj / "pkg" / "b ü.py").write_text("b = 2\n")
     (proj / "data.bin").write_bytes(bytes(range(256)) * 100)
+    (proj / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (proj / "run.sh").chmod(0o755)
     (proj / ".gitignore").write_text("*.log\nbig/\n")
     (proj / "run.log").write_text("excluded")
     (proj / "big").mkdir()
@@ -130,10 +132,11 @@ def test_sync_uploads_only_changes_and_honours_excludes(ssh_host, ws, tmp_path: 
     remote = f"{ssh_host.work_dir}/projects/p 'q'"
     with connect(ssh_host, known_hosts=HostRegistry(ws).known_hosts) as s:
         first = sync_dir(s, proj, remote)
-        assert sorted(first.uploaded_paths) == [".gitignore", "data.bin", "pkg/a.py", "pkg/b ü.py"]
+        assert sorted(first.uploaded_paths) == [".gitignore", "data.bin", "pkg/a.py", "pkg/b ü.py", "run.sh"]
         root = Path(remote)  # the "remote" is this machine: check the files themselves
         assert (root / "pkg" / "b ü.py").read_text() == "b = 2\n"
         assert (root / "data.bin").read_bytes() == (proj / "data.bin").read_bytes()
+        assert (root / "run.sh").stat().st_mode & 0o777 == 0o755
         assert not (root / "run.log").exists() and not (root / "big").exists() and (root / MANIFEST).exists()
         again = sync_dir(s, proj, remote)
         assert again.uploaded == 0 and again.deleted == 0
