@@ -175,7 +175,14 @@ class MainWindow(QMainWindow):
         """The area widget, created on first use (keeps start-up to the area actually shown)."""
         if area_id not in self.areas:
             cls = next(c for c in self.area_classes if c.area_id == area_id)
-            widget = cls(self.ctx)
+            try:
+                widget = cls(self.ctx)
+            except Exception as exc:  # noqa: BLE001 - one broken area must not take the window down
+                note = self.ctx.notifications.exception(f"The {cls.title} area could not open", exc)
+                widget = QLabel(f"The {cls.title} area could not open:\n{note.message}\n\n"
+                                "Details are in the notifications and the log.")
+                widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                widget.setWordWrap(True)
             holder = self.placeholders[area_id]
             index = self.stack.indexOf(holder)
             self.stack.removeWidget(holder)

@@ -92,6 +92,8 @@ class RunDetail(QWidget):
             value.setWordWrap(True)
             self.fields[key] = value
             form.addRow(label, value)
+        self.fields["parent"].setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.fields["parent"].linkActivated.connect(lambda uuid: self.ctx.navigate("experiments", run_uuid=uuid))
         left_layout.addLayout(form)
         left_layout.addWidget(QLabel("Notes"))
         self.notes = QPlainTextEdit()
@@ -184,7 +186,7 @@ class RunDetail(QWidget):
         if run.git_commit and run.git_dirty:
             git += " (uncommitted changes)"
         f["git"].setText(git)
-        f["parent"].setText(run.parent_uuid or "—")
+        f["parent"].setText(f'<a href="{run.parent_uuid}">{run.parent_uuid[:12]}</a>' if run.parent_uuid else "—")
         f["inputs"].setText(", ".join(f"{i.dataset}@{i.version}" for i in detail["inputs"]) or "—")
         if not same_run or not self.notes.document().isModified():
             self.notes.setPlainText(run.notes)

@@ -267,7 +267,7 @@ class RunsTableModel(QAbstractTableModel):
             if col.key == "status":
                 return run.status
             if col.key == "name":
-                return run.name or run.uuid[:8]
+                return ("↳ " if run.parent_uuid else "") + (run.name or run.uuid[:8])
             if col.key == "experiment":
                 return self.experiment_names.get(run.experiment_id, str(run.experiment_id))
             if col.key == "started":

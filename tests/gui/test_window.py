@@ -143,3 +143,28 @@ def test_crash_report_dialog_at_start(window, ctx):
     assert "KeyError 'lr'" in window.crash_box.detailedText()
     assert ctx.notifications.history[-1].level == "warning"
     window.crash_box.close()
+
+
+def test_broken_area_shows_a_message_not_a_crash(ctx, qtbot, tmp_path, monkeypatch):
+    import types
+
+    from mlops_desktop.gui.app import make_window
+
+    module = types.ModuleType("mlops_desktop.gui.views.broken_test_view")
+
+    from PySide6.QtWidgets import QWidget
+
+    class BrokenView(QWidget):
+        area_id, title, icon_name = "broken", "Broken", ""
+
+        def __init__(self, ctx, parent=None):
+            raise RuntimeError("missing table 'models'")
+
+    BrokenView.__module__ = module.__name__
+    module.AREA = BrokenView
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    win = make_window(ctx, [("broken", module.__name__)])
+    qtbot.addWidget(win)
+    win.navigate("broken")
+    assert "missing table 'models'" in win.area("broken").text()
+    assert ctx.notifications.history[-1].level == "error"
