@@ -213,3 +213,14 @@ def test_hostile_params_reach_the_remote_command_verbatim(ssh_host, ws, tmp_path
     out = (Path(ws.paths.jobs) / str(job.id) / "output.log").read_text()
     assert out == repr([f"--v={nasty}"]) + "\n"
     assert not Path("/tmp/pwned-mlops").exists()
+
+
+def test_unwritable_work_dir_fails_the_job_with_the_reason(ssh_host, ws, tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a folder should be")
+    HostRegistry(ws).update("box", work_dir=str(blocked / "sub"))
+    with Executor(ws) as ex:
+        [job] = ex.submit(JobRequest(host="box", command=["true"], project_dir=""))
+        [job] = ex.start_ready()
+    assert job.state == "failed"
+    assert "could not start on host box" in job.error and str(blocked) in job.error
