@@ -45,6 +45,9 @@ class _SeriesState:
     pending: bool = False
 
 
+INPLOT_LEGEND_MAX = 3
+
+
 class MetricPlot(QWidget):
     """One metric, N runs overlaid. Call ``set_series``; the plot fetches what its size and range need."""
 
@@ -61,6 +64,7 @@ class MetricPlot(QWidget):
         self.smoothing = 0.0
         self.log_y = False
         self.series: dict[str, _SeriesState] = {}
+        self.hidden: set[str] = set()
         self.queries = 0
         self.last_draw_s = 0.0
         layout = QVBoxLayout(self)
@@ -117,11 +121,26 @@ class MetricPlot(QWidget):
                 curve.setClipToView(False)   # clipping is done by the store query, with margins
                 self.plot_item.addItem(curve)
                 self.series[uuid] = _SeriesState(spec, curve)
+                curve.setVisible(uuid not in self.hidden)
             else:
                 if spec.count != state.spec.count:
                     state.loaded_count = -1
                 state.spec = spec
+        # with many runs the in-plot legend would hide the curves: the panel's shared legend names them then
+        self.legend.setVisible(len(self.series) <= INPLOT_LEGEND_MAX)
         self.request_data()
+
+    def set_run_visible(self, uuid: str, visible: bool) -> None:
+        """Show or hide one run's line (the shared legend's check boxes); hover skips hidden lines."""
+        if visible:
+            self.hidden.discard(uuid)
+        else:
+            self.hidden.add(uuid)
+        state = self.series.get(uuid)
+        if state is not None:
+            state.curve.setVisible(visible)
+            if state.raw_curve is not None:
+                state.raw_curve.setVisible(visible)
 
     def set_x_mode(self, mode: str) -> None:
         if mode == self.x_mode:

@@ -85,6 +85,14 @@ class ChartsPanel(QWidget):
         export.setMenu(menu)
         bar.addWidget(export)
         layout.addLayout(bar)
+        # shared legend: one check box per run, in the run's line colour; unticking hides it in every plot
+        self.legend_host = QWidget()
+        self.legend_grid = QGridLayout(self.legend_host)
+        self.legend_grid.setContentsMargins(0, 2, 0, 2)
+        self.legend_grid.setHorizontalSpacing(14)
+        self.legend_boxes: dict[str, QCheckBox] = {}
+        self.hidden_runs: set[str] = set()
+        layout.addWidget(self.legend_host)
         self.empty = QLabel("Select one or more runs to plot their metrics.")
         self.empty.setObjectName("muted")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -102,7 +110,41 @@ class ChartsPanel(QWidget):
     # -- content ---------------------------------------------------------------------------------------------
     def set_runs(self, runs: list[Run]) -> None:
         self.runs = list(runs)
+        self._rebuild_legend()
         self._rebuild()
+
+    def _rebuild_legend(self) -> None:
+        uuids = [r.uuid for r in self.runs]
+        if list(self.legend_boxes) == uuids:
+            return
+        while self.legend_grid.count():
+            item = self.legend_grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.legend_boxes = {}
+        self.hidden_runs &= set(uuids)
+        columns = max(1, (self.width() or 900) // 190)
+        for i, run in enumerate(self.runs if len(self.runs) > 1 else []):
+            box = QCheckBox(run.name or run.uuid[:8])
+            color = SERIES_COLORS[i % len(SERIES_COLORS)]
+            box.setStyleSheet(f"QCheckBox {{ color: {color}; font-weight: 600; }}")
+            box.setChecked(run.uuid not in self.hidden_runs)
+            box.setToolTip(f"Show or hide {run.name or run.uuid} in every chart")
+            box.toggled.connect(lambda on, u=run.uuid: self.set_run_visible(u, on))
+            self.legend_grid.addWidget(box, i // columns, i % columns)
+            self.legend_boxes[run.uuid] = box
+        for c in range(self.legend_grid.columnCount()):
+            self.legend_grid.setColumnStretch(c, 0)
+        self.legend_grid.setColumnStretch(columns, 1)  # pack the boxes to the left
+        self.legend_host.setVisible(bool(self.legend_boxes))
+
+    def set_run_visible(self, uuid: str, visible: bool) -> None:
+        if visible:
+            self.hidden_runs.discard(uuid)
+        else:
+            self.hidden_runs.add(uuid)
+        for plot in self.plots.values():
+            plot.set_run_visible(uuid, visible)
 
     def metric_keys(self) -> list[str]:
         keys = sorted({k for r in self.runs for k in r.metrics})
@@ -140,6 +182,7 @@ class ChartsPanel(QWidget):
                 from mlops_desktop.gui.charts import MetricPlot
 
                 plot = MetricPlot(self.ctx, key, cache=self.cache)
+                plot.hidden = set(self.hidden_runs)
                 self._configure(plot)
                 self.plots[key] = plot
             self.grid.addWidget(plot, i // columns, i % columns)

@@ -83,6 +83,7 @@ def stylesheet(mode: str) -> str:
                            padding-top: 6px; font-size: 10.5pt; }}
     QListWidget#sidebar::item {{ padding: 8px 10px; border-radius: 6px; margin: 1px 6px; }}
     QListWidget#sidebar::item:selected {{ background: {sel}; color: palette(text); }}
+    QListWidget#experiments::item {{ padding: 3px 4px; }}
     QLabel#muted {{ color: {muted}; }}
     QLabel#heading {{ font-size: 12pt; font-weight: 600; }}
     QLabel#error {{ color: #e5534b; }}

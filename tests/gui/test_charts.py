@@ -156,3 +156,33 @@ def test_x_modes_hover_and_exports(ctx, qtbot, ws, tmp_path):
     rows = export_csv(store, [(run.uuid, "timed", "loss")], str(csv_path), progress=Progress())
     lines = csv_path.read_text().splitlines()
     assert rows == 100 and len(lines) == 101 and lines[1].split(",")[3:5] == ["0", "1700000000000"]
+
+
+def test_charts_panel_overlays_runs_and_legend_toggles(ctx, qtbot, ws):
+    from mlops_desktop.gui.charts_panel import ChartsPanel
+
+    store = ws.tracking
+    exp = store.get_or_create_experiment("overlay")
+    uuids = []
+    for i in range(2):
+        run = store.create_run(exp.id, name=f"r{i}")
+        store.log_metric_arrays(run.uuid, "loss", np.arange(50, dtype=np.int64), np.arange(50, dtype=np.int64),
+                                np.linspace(1, 0, 50) + i)
+        store.log_metric_arrays(run.uuid, f"only_r{i}", np.arange(3, dtype=np.int64), np.arange(3, dtype=np.int64),
+                                np.ones(3))
+        store.set_terminated(run.uuid, "finished")
+        uuids.append(run.uuid)
+    panel = ChartsPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    panel.set_runs(store.get_runs(uuids))
+    qtbot.waitUntil(lambda: set(panel.plots) == {"loss", "only_r0", "only_r1"} and panel.idle(), timeout=10_000)
+    loss = panel.plots["loss"]
+    qtbot.waitUntil(lambda: all(loss.drawn_data(u)[0].shape[0] == 50 for u in uuids), timeout=5000)
+    assert set(panel.plots["only_r1"].series) == {uuids[1]}
+    panel.legend_boxes[uuids[0]].setChecked(False)
+    assert not loss.series[uuids[0]].curve.isVisible() and loss.series[uuids[1]].curve.isVisible()
+    panel.filter.setText("only")
+    assert set(panel.plots) == {"only_r0", "only_r1"}
+    ctx.tasks.shutdown(3000)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -199,13 +199,10 @@ class SqlPanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.table, 1)
         self.last: Any = None
-
-    def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and \
-                event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.run()
-            return
-        super().keyPressEvent(event)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            shortcut = QShortcut(QKeySequence(keys), self.editor)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.activated.connect(self.run)
 
     def set_sql(self, sql: str) -> None:
         self.editor.setPlainText(sql)
@@ -342,7 +339,7 @@ class LineageView(QGraphicsView):
                 x = col * (self.BOX_W + self.GAP_X)
                 y = row * (self.BOX_H + self.GAP_Y)
                 pos[ref] = QPointF(x, y)
-        for parent, child, via in graph.edges:
+        for parent, child, _via in graph.edges:
             a, b = pos[parent], pos[child]
             start = QPointF(a.x() + self.BOX_W, a.y() + self.BOX_H / 2)
             end = QPointF(b.x(), b.y() + self.BOX_H / 2)

@@ -55,6 +55,7 @@ class ExperimentsView(QWidget):
         self._pending_select: str | None = None
 
         self.experiments = QListWidget()
+        self.experiments.setObjectName("experiments")
         self.experiments.setMinimumWidth(150)
         self.experiments.currentItemChanged.connect(lambda *_: self.apply_query())
 
