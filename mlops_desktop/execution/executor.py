@@ -78,6 +78,7 @@ class Executor:
         self.grace_s = grace_s
         self._alive_checked: dict[int, float] = {}
         self._local_log_pos: dict[int, int] = {}
+        self._cancel_sent: set[int] = set()
 
     # ---------------------------------------------------------------------------------------------- hosts
     def inspect(self, host_name: str) -> Inventory:
@@ -217,6 +218,13 @@ class Executor:
             return job
         if host is None:
             return self._finish(job, LOST, error=f"host {job.host} was removed while the job ran")
+        if job.cancel_requested and job.state == RUNNING and job.id not in self._cancel_sent:
+            # a cancel that could not reach the job before (host down, or the canceller died): send it now
+            self._cancel_sent.add(job.id)
+            if host.is_local:
+                self.local.cancel(job, self.grace_s)
+            elif connect or host.name in self.remote._sessions:
+                self.remote.cancel(job, host, self.grace_s)
         if host.is_local:
             self._emit_log(job, on_log)
             status = self.local.status(job)
@@ -396,10 +404,15 @@ class Executor:
         host = self._host_or_none(job.host)
         if host is None:
             return self._finish(job, CANCELLED, error=f"host {job.host} was removed")
+        self._cancel_sent.add(job.id)
         if host.is_local:
             self.local.cancel(job, grace)
         else:
-            self.remote.cancel(job, host, grace)
+            try:
+                self.remote.cancel(job, host, grace)
+            except SshError:
+                self._cancel_sent.discard(job.id)  # stays requested: sent when the host answers again
+                raise
         return self.refresh(job)
 
     def close(self) -> None:

@@ -224,3 +224,24 @@ def test_unwritable_work_dir_fails_the_job_with_the_reason(ssh_host, ws, tmp_pat
         [job] = ex.start_ready()
     assert job.state == "failed"
     assert "could not start on host box" in job.error and str(blocked) in job.error
+
+
+def test_cancel_while_the_host_is_down_is_sent_when_it_is_back(ssh_host, ws, sshd, tmp_path: Path) -> None:
+    proj = _project(tmp_path)
+    with Executor(ws, grace_s=2) as ex:
+        [job] = ex.submit(JobRequest(host="box", command=[ssh_host.python, "counter.py", "1000", "0.05"],
+                                     project_dir=str(proj)))
+        [job] = ex.start_ready()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    HostRegistry(ws).update("box", port=dead_port)
+    with Executor(ws, grace_s=2) as ex, pytest.raises(SshError, match="cannot reach host box"):
+        ex.cancel(job.id)
+    assert ws.db.query("SELECT state, cancel_requested FROM jobs WHERE id = ?", (job.id,))[0] == ("running", 1)
+    HostRegistry(ws).update("box", port=sshd.port)
+    with Executor(ws, grace_s=2) as ex:
+        [job] = ex.follow([job.id], timeout=30)  # e.g. `jobs attach`: the pending cancel goes out first
+    assert job.state == "cancelled"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(job.pid, 0)
