@@ -73,11 +73,14 @@ class MetricWriter:
             self._wake.clear()
             try:
                 self.flush()
-            except BaseException as exc:  # noqa: BLE001 - reported at flush()/close(), never kills the thread
+            except StoreError as exc:  # the environment: the points stay queued
                 if self.last_error is None or str(exc) != str(self.last_error):
                     print(f"mlops-desktop: metrics not written yet, will retry: {exc}", file=sys.stderr)
                 self.last_error = exc
                 time.sleep(min(1.0, self._interval * 5))
+            except BaseException as exc:  # noqa: BLE001 - reported at flush()/close(), never kills the thread
+                print(f"mlops-desktop: dropped a batch of metrics: {exc}", file=sys.stderr)
+                self.last_error = exc
 
     def pending(self) -> int:
         return len(self._queue) + sum(len(v[0]) for v in self._retry.values())
@@ -134,7 +137,13 @@ class MetricWriter:
                 k_values = [values[i] for i in idx]
                 k_steps = [steps[i] for i in idx]
                 k_times = [times[i] for i in idx]
-            vals = to_float64(k_values)
+            try:
+                vals = to_float64(k_values)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                # e.g. a tensor with more than one element: drop this key's points, keep every other key's
+                print(f"mlops-desktop: metric {key!r}: dropped {len(k_values)} value(s) that are not numbers or "
+                      f"0-d tensors ({exc})", file=sys.stderr)
+                continue
             ts = (np.fromiter(k_times, dtype=np.float64, count=len(k_times)) * 1000.0).astype(np.int64)
             st = self._resolve_steps(key, k_steps)
             if key in series:

@@ -92,6 +92,19 @@ def test_torch_tensors_are_converted_off_the_callers_thread(tmp_path):
     ws.close()
 
 
+def test_a_non_scalar_tensor_drops_only_its_own_key(tmp_path, capfd):
+    torch = pytest.importorskip("torch")
+    with mt.start_run(home=tmp_path) as run:
+        mt.log_metric("good", 1.0, step=0)
+        mt.log_metric("vector", torch.ones(3), step=0)
+        mt.log_metric("good", 2.0, step=1)
+    assert "metric 'vector': dropped 1 value(s)" in capfd.readouterr().err
+    ws = Workspace.open(tmp_path)
+    assert ws.tracking.metric_history(run.uuid, "good").values.tolist() == [1.0, 2.0]
+    assert ws.tracking.get_run(run.uuid).status == "finished"
+    ws.close()
+
+
 def test_sigterm_marks_run_killed_and_keeps_flushed_points(tmp_path):
     home = tmp_path / "ws"
     proc = subprocess.Popen([sys.executable, "-c", f"""
