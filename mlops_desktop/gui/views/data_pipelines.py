@@ -126,7 +126,7 @@ class PipelinesPanel(QWidget):
             shown.append(row + (last,))
         self.model.set_rows(["step", "kind", "inputs", "output", "latest", "made by", "last run"], shown)
         self.table.resizeColumnsToContents()
-        if not self.task or not self.task.running:
+        if self.task is None:  # after a run the status keeps its outcome
             self.status.setText(f"{len(rows)} steps in dependency order")
 
     def _run_selected(self) -> None:
