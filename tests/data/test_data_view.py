@@ -149,3 +149,22 @@ def test_pipelines_panel_runs_steps_and_lineage_shows_them(view, ctx, qtbot, tmp
                     timeout=10_000)
     assert set(view.lineage.view.nodes) == {"big@1", "kinds@1"}
     idle(qtbot, ctx)
+
+
+def test_unrelated_database_changes_do_not_redraw(view, ctx, qtbot):
+    idle(qtbot, ctx)
+    first_item = view.list.item(0)
+    exp = ctx.workspace.tracking.get_or_create_experiment("e")
+    ctx.workspace.tracking.create_run(exp.id, name="r")  # the database changes, the catalog does not
+    view.refresh()
+    idle(qtbot, ctx)
+    assert view.list.item(0) is first_item
+    ingest(ctx.workspace, [str(_csv(ctx))], "other")
+    view.refresh()
+    qtbot.waitUntil(lambda: view.list.count() == 2, timeout=10_000)
+
+
+def _csv(ctx):
+    path = ctx.workspace.root / "o.csv"
+    path.write_text("a\n1\n")
+    return path

@@ -51,6 +51,7 @@ class DataView(QWidget):
         self.datasets: list[Any] = []
         self.versions: list[Any] = []
         self._pending: tuple[str, int | None] | None = None
+        self._signature: list[int] | None = None
 
         self.list = QListWidget()
         self.list.setMinimumWidth(170)
@@ -130,6 +131,10 @@ class DataView(QWidget):
             self.pipelines.reload()
 
     def _on_catalog(self, datasets: list[Any]) -> None:
+        signature = [v.id for v in datasets]
+        if signature == self._signature and self._pending is None and self.list.count():
+            return  # the database changed for another reason (runs, jobs): nothing to redraw here
+        self._signature = signature
         current = self.current_name()
         if self._pending is not None:
             current = self._pending[0]
@@ -272,6 +277,7 @@ class DataView(QWidget):
     def on_workspace_changed(self) -> None:
         self.watcher.reset()
         self.datasets, self.versions = [], []
+        self._signature = None
         self.table_model.set_version(None)
         self.refresh()
 
