@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 REJECT_FILE = "_source_file"
 REJECT_LINE = "_source_line"
 REJECT_REASON = "_reason"
-EXACT_LINES_MAX_BYTES = 256 << 20
 
 
 @dataclass
@@ -169,12 +168,16 @@ class Writer:
         n_bad = rejects.rows
         if piece.fmt == "csv" and piece.csv_names:
             self._check_short_rows(piece, good_path, rejects.last_nulls, n_good + n_bad, options, progress)
-        for bad_path in rejects.files:
-            if piece.fmt == "csv" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES and \
-                    _spans_lines(piece, n_good + n_bad, options):
-                _exact_lines(bad_path, piece, options)
-            elif piece.fmt == "ndjson" and piece.path.stat().st_size <= EXACT_LINES_MAX_BYTES:
-                _exact_ndjson_lines(bad_path, piece.path)
+        if rejects.files:
+            # Row index + header is the line number unless a record spans lines (CSV) or blank lines were
+            # skipped (NDJSON); a newline count tells cheaply, and only then are the rejects' lines mapped exactly.
+            if piece.fmt == "csv" and _spans_lines(piece, n_good + n_bad, options):
+                progress.update(0.96, f"{Path(piece.label).name}: locating rejected rows")
+                for bad_path in rejects.files:
+                    _exact_lines(bad_path, piece, options)
+            elif piece.fmt == "ndjson" and _line_count(piece.path) != n_good + n_bad:
+                for bad_path in rejects.files:
+                    _exact_ndjson_lines(bad_path, piece.path)
         if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
             good_path.unlink()
         counts.rows_in += n_good + n_bad
@@ -373,14 +376,18 @@ def _spans_lines(piece: Piece, records: int, options: SourceOptions) -> bool:
     opts = _csv_opts(piece, options)
     if not opts.quote_char or not has_byte(piece.path, opts.quote_char.encode()):
         return False
+    return _line_count(piece.path) != records + (1 if opts.has_header else 0)
+
+
+def _line_count(path: Path) -> int:
+    """Lines in a file (a last line without a newline counts), at memory speed."""
     newlines = 0
     last = b""
-    with open(piece.path, "rb") as fh:
+    with open(path, "rb") as fh:
         while chunk := fh.read(8 << 20):
             newlines += chunk.count(b"\n")
             last = chunk[-1:]
-    lines = newlines + (0 if last == b"\n" else 1)
-    return lines != records + (1 if opts.has_header else 0)
+    return newlines + (0 if last in (b"\n", b"") else 1)
 
 
 def _exact_ndjson_lines(bad_path: Path, path: Path) -> None:
