@@ -276,9 +276,13 @@ class RunDetail(QWidget):
         art = self._selected_artifact()
         if art is None or self.run is None:
             return
+        try:
+            target = open_copy_path(self.ctx.workspace.root / "cache" / "open" / self.run.uuid[:12], art.path)
+        except ValueError as exc:
+            self.ctx.notifications.error("Not opened", str(exc))
+            return
         blob = self.ctx.workspace.tracking.artifact_file(self.run.uuid, art.path)
         # blobs are named by digest: give the copy its real name so the desktop picks the right program
-        target = self.ctx.workspace.root / "cache" / "open" / self.run.uuid[:12] / art.path
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(blob, target)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
@@ -292,6 +296,22 @@ class RunDetail(QWidget):
             return
         blob = self.ctx.workspace.tracking.artifact_file(self.run.uuid, art.path)
         self._write(f"Export {art.path}", shutil.copyfile, blob, path)
+
+
+# Artifacts come from training code; opening these with the desktop's default handler could run them.
+RUNNABLE_SUFFIXES = {".desktop", ".sh", ".bash", ".zsh", ".exe", ".bat", ".cmd", ".com", ".msi", ".app", ".jar",
+                     ".py", ".pyw", ".appimage", ".run", ".bin", ".command", ".ps1", ".vbs", ".scr", ".lnk"}
+
+
+def open_copy_path(cache_dir: Path, artifact_path: str) -> Path:
+    """Where to put a copy of an artifact before opening it; refuses paths that leave ``cache_dir`` and files the
+    desktop would execute rather than show (export those and open them deliberately)."""
+    target = (cache_dir / artifact_path).resolve()
+    if not target.is_relative_to(cache_dir.resolve()):
+        raise ValueError(f"artifact path {artifact_path!r} points outside the run's folder")
+    if target.suffix.lower() in RUNNABLE_SUFFIXES:
+        raise ValueError(f"{artifact_path} could run as a program when opened; use Export… and open it yourself")
+    return target
 
 
 def _size(n: int) -> str:

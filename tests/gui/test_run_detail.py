@@ -66,3 +66,18 @@ def test_switch_workspace(window, ctx, qtbot, tmp_path):
     assert any(n.startswith("second") for n in names) and not any(n.startswith("first") for n in names)
     window.switch_workspace(tmp_path / "no-permission" / "\0bad")
     assert ctx.notifications.history[-1].level == "error"
+
+
+def test_open_refuses_escaping_or_runnable_artifacts(tmp_path):
+    import pytest
+
+    from mlops_desktop.gui.run_detail import open_copy_path
+
+    cache = tmp_path / "cache"
+    assert open_copy_path(cache, "plots/loss.png") == (cache / "plots" / "loss.png").resolve()
+    with pytest.raises(ValueError, match="outside"):
+        open_copy_path(cache, "../../home/.bashrc")
+    with pytest.raises(ValueError, match="could run as a program"):
+        open_copy_path(cache, "launcher.desktop")
+    with pytest.raises(ValueError, match="could run as a program"):
+        open_copy_path(cache, "train.SH")
