@@ -223,3 +223,16 @@ def test_contract_toml_round_trip_keeps_every_rule(tmp_path):
     path.write_text(contract_to_toml(contract))
     again = load_contract_file(path)
     assert again.to_dict() == contract.to_dict()
+
+
+def test_every_row_rejected_gives_an_empty_typed_version(ws, src):
+    from mlops_desktop.data.profile import profile
+    from mlops_desktop.data.query import query
+
+    path = src("d.csv", "id,when\nx,2024-01-01\ny,2024-01-02\n")
+    result = ingest(ws, [str(path)], "t", contract=contract_from_dict({"columns": {"id": {"type": "int64"}}}, "c"))
+    assert (result.rows_stored, result.rows_rejected) == (0, 2)
+    df = lake.open_dataset(ws, "t")
+    assert df.height == 0 and df.schema == {"id": pl.Int64, "when": pl.Date}
+    assert query(ws, "SELECT count(*) AS n FROM t").rows == [(0,)]
+    assert profile(ws, "t")["columns"][0]["nulls"] == 0
