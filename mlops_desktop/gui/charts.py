@@ -9,6 +9,7 @@ query; zooming in or out by more than ZOOM_REQUERY re-queries, in a worker, thro
 
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -292,7 +293,7 @@ class MetricPlot(QWidget):
             i = int(np.clip(np.searchsorted(state.x, xv), 0, state.x.shape[0] - 1))
             if i > 0 and abs(state.x[i - 1] - xv) < abs(state.x[i] - xv):
                 i -= 1
-            lines.append(f"<span style='color:{state.spec.color}'>■</span> {state.spec.label}: "
+            lines.append(f"<span style='color:{state.spec.color}'>■</span> {html.escape(state.spec.label)}: "
                          f"{state.y[i]:.6g} @ {self._fmt_x(state.x[i])}")
         if not lines:
             return

@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.status_message = QLabel("")
+        self.status_message.setTextFormat(Qt.TextFormat.PlainText)
         self.status_message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.task_button = QPushButton("No tasks")
         self.task_button.setFlat(True)
@@ -181,6 +182,7 @@ class MainWindow(QMainWindow):
                 note = self.ctx.notifications.exception(f"The {cls.title} area could not open", exc)
                 widget = QLabel(f"The {cls.title} area could not open:\n{note.message}\n\n"
                                 "Details are in the notifications and the log.")
+                widget.setTextFormat(Qt.TextFormat.PlainText)
                 widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
                 widget.setWordWrap(True)
             holder = self.placeholders[area_id]

@@ -38,6 +38,7 @@ class _TaskRow(QWidget):
         self.bar.setTextVisible(False)
         self.bar.setMaximumHeight(10)
         self.message = QLabel("")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setObjectName("muted")
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip(f"Cancel {task.title}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 import time
 from pathlib import Path
@@ -72,6 +73,7 @@ class RunDetail(QWidget):
         outer.setContentsMargins(8, 6, 8, 6)
         self.header = QLabel("Select a run to see its details.")
         self.header.setObjectName("heading")
+        self.header.setTextFormat(Qt.TextFormat.PlainText)  # names come from training code: never rich text
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.header)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -88,6 +90,7 @@ class RunDetail(QWidget):
                            ("command", "Command"), ("git", "Git commit"), ("parent", "Parent run"),
                            ("inputs", "Datasets")):
             value = QLabel("")
+            value.setTextFormat(Qt.TextFormat.RichText if key == "parent" else Qt.TextFormat.PlainText)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setWordWrap(True)
             self.fields[key] = value
@@ -186,7 +189,8 @@ class RunDetail(QWidget):
         if run.git_commit and run.git_dirty:
             git += " (uncommitted changes)"
         f["git"].setText(git)
-        f["parent"].setText(f'<a href="{run.parent_uuid}">{run.parent_uuid[:12]}</a>' if run.parent_uuid else "—")
+        parent = html.escape(run.parent_uuid or "", quote=True)
+        f["parent"].setText(f'<a href="{parent}">{parent[:12]}</a>' if parent else "—")
         f["inputs"].setText(", ".join(f"{i.dataset}@{i.version}" for i in detail["inputs"]) or "—")
         if not same_run or not self.notes.document().isModified():
             self.notes.setPlainText(run.notes)

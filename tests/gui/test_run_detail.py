@@ -81,3 +81,16 @@ def test_open_refuses_escaping_or_runnable_artifacts(tmp_path):
         open_copy_path(cache, "launcher.desktop")
     with pytest.raises(ValueError, match="could run as a program"):
         open_copy_path(cache, "train.SH")
+
+
+def test_names_from_training_code_are_never_rich_text(ctx, qtbot):
+    store = ctx.workspace.tracking
+    exp = store.get_or_create_experiment("html")
+    run = store.create_run(exp.id, name='<img src="file:///etc/passwd">', host="<b>h</b>")
+    detail = RunDetail(ctx)
+    qtbot.addWidget(detail)
+    detail.show_run(run.uuid)
+    qtbot.waitUntil(lambda: detail.run is not None, timeout=5000)
+    assert detail.header.textFormat() == detail.header.textFormat().PlainText
+    assert detail.header.text() == '<img src="file:///etc/passwd">'
+    assert detail.fields["host"].textFormat() == detail.header.textFormat().PlainText
