@@ -483,7 +483,7 @@ class ExperimentsView(QWidget):
                                 lambda i=e.id: ctx.navigate("experiments", experiment_id=i))
                    for e in store.list_experiments()]
         text = text.strip()
-        if text:
+        if len(text) >= 2:  # one letter would match most runs: not worth a scan of a large workspace
             esc = text.replace("\\", "\\\\").replace("'", "\\'")
             try:
                 page = store.search_runs(filter_string=f"name LIKE '%{esc}%' or run_id LIKE '{esc}%'", limit=30)
