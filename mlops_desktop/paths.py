@@ -14,14 +14,15 @@ def default_home() -> Path:
     """Workspace directory: --home, else $MLOPS_DESKTOP_HOME, else the platform's user data dir."""
     env = envvars.MLOPS_DESKTOP_HOME.get()
     if env:
-        return Path(env).expanduser()
+        return Path(env).expanduser().resolve()
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "workspace"
 
 
 def resolve_home(home: str | Path | None) -> Path:
-    return Path(home).expanduser() if home else default_home()
+    # absolute, so that jobs started in another directory see the same workspace
+    return Path(home).expanduser().resolve() if home else default_home()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Each capability owns its migrations in its own module (``mlops_desktop/<capability>/schema.py``) and they are
 listed here in the order they were released. A migration is never edited after release: add a new one.
-``PRAGMA user_version`` holds the number of applied migrations; the ``schema_migrations`` table records each by name.
+The ``schema_migrations`` table records each applied migration by name; ``PRAGMA user_version`` holds their count.
 """
 
 from __future__ import annotations
@@ -69,47 +69,55 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def migrate(conn: sqlite3.Connection, path: str, migrations: list[Migration] | None = None) -> int:
-    """Bring the schema up to date; returns how many migrations were applied. Refuses newer databases."""
+    """Apply, in release order, every migration not yet recorded by name; returns how many were applied.
+
+    Migrations are matched by name, not by position, so a database that met them in another order (a capability
+    that shipped later) is still brought up to date. A database that recorded a migration this version does not
+    know was written by a newer version and is refused.
+    """
     migrations = MIGRATIONS if migrations is None else migrations
+    known = {m.name for m in migrations}
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        applied = _applied_names(conn)
     except sqlite3.DatabaseError as exc:
         raise StoreCorruptError(f"the workspace database {path} is damaged or not a SQLite database ({exc})") from None
-    if version > len(migrations):
-        applied = _applied_names(conn)
-        unknown = [n for n in applied if n not in {m.name for m in migrations}]
+    unknown = [n for n in applied if n not in known]
+    if unknown or version > len(migrations):
         raise SchemaTooNewError(
             f"the workspace database {path} was written by a newer version of MLOps Desktop "
             f"(schema {version}, this version knows {len(migrations)}"
             + (f"; unknown migrations: {', '.join(unknown[:3])}" if unknown else "") + ")",
             hint="upgrade MLOps Desktop, or open another workspace with --home")
-    if version == len(migrations):
+    if len(applied) == len(migrations) and version == len(migrations):
         return 0
-    applied_count = 0
+    count = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Re-read under the write lock: another process may have migrated meanwhile.
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
                      "id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, applied_at REAL NOT NULL)")
-        for index, migration in enumerate(migrations[version:], start=version):
+        done = set(_applied_names(conn))
+        for migration in migrations:
+            if migration.name in done:
+                continue
             migration.apply(conn)
-            conn.execute("INSERT INTO schema_migrations(id, name, applied_at) VALUES (?, ?, ?)",
-                         (index + 1, migration.name, time.time()))
-            applied_count += 1
-        conn.execute(f"PRAGMA user_version={len(migrations)}")
+            conn.execute("INSERT INTO schema_migrations(name, applied_at) VALUES (?, ?)",
+                         (migration.name, time.time()))
+            count += 1
+        conn.execute(f"PRAGMA user_version={len(done) + count}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return applied_count
+    return count
 
 
 def _applied_names(conn: sqlite3.Connection) -> list[str]:
-    try:
-        return [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY id")]
-    except sqlite3.Error:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
+    if not exists:
         return []
+    return [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY id")]
 
 
 def schema_snapshot(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:

@@ -85,15 +85,19 @@ def import_spool(store: Any, path: str | Path, start_offset: int = 0, batch_reco
         if not pending:
             return
 
-        def tx(conn: Any) -> None:
-            for record in pending:
+        def tx(conn: Any) -> int:
+            # re-read the mark under the write lock: another process may have imported these records meanwhile
+            current = store.spool_mark(spool_id)
+            fresh = [r for r in pending if int(r["seq"]) > current]
+            for record in fresh:
                 stats.metric_points += _apply(store, record, objects)
                 if "run" in record:
                     runs.setdefault(record["run"], None)
-            store.set_spool_mark(conn, spool_id, int(pending[-1]["seq"]))
+            if fresh:
+                store.set_spool_mark(conn, spool_id, int(fresh[-1]["seq"]))
+            return len(fresh)
 
-        store.db.write(tx)
-        stats.records += len(pending)
+        stats.records += store.db.write(tx)
         pending.clear()
 
     for record, offset in _iter_lines(path, start_offset):

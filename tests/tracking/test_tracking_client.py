@@ -168,6 +168,39 @@ def test_spool_mode_round_trip_is_idempotent_and_incremental(tmp_path):
     ws.close()
 
 
+def test_two_importers_of_one_spool_apply_each_record_once(tmp_path):
+    import threading
+
+    spool = tmp_path / "s.spool"
+    with mt.start_run("e", spool=spool, flush_interval=0.001) as run:
+        for i in range(3000):
+            mt.log_metric("a", float(i), step=i)
+            if i % 100 == 0:
+                mt.flush()  # many small records, so that the importers interleave
+    Workspace.open(tmp_path / "ws").close()
+    errors = []
+
+    def importer():
+        ws = Workspace.open(tmp_path / "ws")
+        try:
+            import_spool(ws.tracking, spool, batch_records=3)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            ws.close()
+
+    threads = [threading.Thread(target=importer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    ws = Workspace.open(tmp_path / "ws")
+    hist = ws.tracking.metric_history(run.uuid, "a")
+    assert hist.steps.tolist() == list(range(3000))
+    ws.close()
+
+
 def test_spool_import_ignores_a_partial_last_line_until_it_completes(tmp_path):
     spool = tmp_path / "s.spool"
     with mt.start_run("e", spool=spool) as run:

@@ -275,6 +275,22 @@ def test_database_from_a_newer_version_is_refused(tmp_path):
     assert proc.returncode == 5 and "newer version" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_migrations_are_matched_by_name_not_position(tmp_path):
+    """A capability that shipped later (its migration listed earlier) is still applied to an existing database."""
+    from mlops_desktop.store.migrations import Migration
+
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    first, later = Migration("0001_a", "CREATE TABLE a(x);"), Migration("0003_c", "CREATE TABLE c(x);")
+    migrate(conn, "m", [first, later])
+    inserted = Migration("0002_b", "CREATE TABLE b(x);")
+    assert migrate(conn, "m", [first, inserted, later]) == 1
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('a', 'b', 'c')").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert migrate(conn, "m", [first, inserted, later]) == 0
+    with pytest.raises(SchemaTooNewError, match="0002_b"):
+        migrate(conn, "m", [first, later])
+
+
 def test_failed_migration_rolls_back_completely(tmp_path):
     from mlops_desktop.store.migrations import Migration
 
