@@ -41,7 +41,12 @@ def test_navigation_and_palette_jump_to_a_run(window, ctx, qtbot):
     palette = window.open_palette()
     palette.edit.setText("Experiment: exp")
     assert palette.entries[0].label == "Experiment: exp"
-    palette.close()
+    palette.list.setCurrentRow(0)
+    palette.activate_current()
+    wait_idle(qtbot, ctx)
+    exp_id = ctx.workspace.tracking.get_experiment_by_name("exp").id
+    assert view.current_experiment_id() == exp_id
+    assert view.model.experiment_ids == [exp_id]
 
 
 def test_unknown_area_is_a_warning_not_a_crash(window, ctx):

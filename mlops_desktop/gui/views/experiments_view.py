@@ -53,6 +53,7 @@ class ExperimentsView(QWidget):
         if self._columns_chosen is not None:
             self.model.set_columns(*self._columns_chosen)
         self._pending_select: str | None = None
+        self._pending_experiment: int | None = None
 
         self.experiments = QListWidget()
         self.experiments.setObjectName("experiments")
@@ -177,24 +178,36 @@ class ExperimentsView(QWidget):
 
     # -- experiments and query ---------------------------------------------------------------------------------
     def _fill_experiments(self) -> None:
-        store = self.ctx.workspace.tracking
-        current = self.current_experiment_id()
-        counts = store.experiment_run_counts() if hasattr(store, "experiment_run_counts") else {}
+        """Re-read experiments and run counts in a worker (a GROUP BY over 100,000 runs is not for the GUI thread)."""
+        def load(store: Any, *, progress: Any) -> tuple[list[Any], dict[int, int]]:
+            counts = store.experiment_run_counts() if hasattr(store, "experiment_run_counts") else {}
+            return store.list_experiments(), counts
+
+        self.ctx.tasks.submit(load, self.ctx.workspace.tracking, title="Load experiments",
+                              key=f"_experiments_{id(self)}", quiet=True, owner=self, on_done=self._show_experiments)
+
+    def _show_experiments(self, result: tuple[list[Any], dict[int, int]]) -> None:
+        experiments, counts = result
+        before = self.current_experiment_id()
+        wanted = self._pending_experiment if self._pending_experiment is not None else before
+        self._pending_experiment = None
         self.experiments.blockSignals(True)
         self.experiments.clear()
         all_item = QListWidgetItem(f"All runs  ({sum(counts.values()):,})")
         all_item.setData(Qt.ItemDataRole.UserRole, None)
         self.experiments.addItem(all_item)
         select = all_item
-        for exp in store.list_experiments():
+        for exp in experiments:
             item = QListWidgetItem(f"{exp.name}  ({counts.get(exp.id, 0):,})")
             item.setData(Qt.ItemDataRole.UserRole, exp.id)
             item.setToolTip(exp.description or exp.name)
             self.experiments.addItem(item)
-            if exp.id == current:
+            if exp.id == wanted:
                 select = item
         self.experiments.setCurrentItem(select)
         self.experiments.blockSignals(False)
+        if self.current_experiment_id() != before:
+            self.apply_query()
 
     def current_experiment_id(self) -> int | None:
         item = self.experiments.currentItem()
@@ -335,9 +348,12 @@ class ExperimentsView(QWidget):
     def show_item(self, run_uuid: str | None = None, experiment_id: int | None = None, tab: str | None = None,
                   **_kw: Any) -> None:
         if experiment_id is not None:
-            for i in range(self.experiments.count()):
-                if self.experiments.item(i).data(Qt.ItemDataRole.UserRole) == experiment_id:
-                    self.experiments.setCurrentRow(i)
+            rows = [i for i in range(self.experiments.count())
+                    if self.experiments.item(i).data(Qt.ItemDataRole.UserRole) == experiment_id]
+            if rows:
+                self.experiments.setCurrentRow(rows[0])
+            else:  # the list is still loading
+                self._pending_experiment = experiment_id
         if run_uuid is not None:
             if self.model.loading or not self.select_run(run_uuid):
                 self._pending_select = run_uuid
