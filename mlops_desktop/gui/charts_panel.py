@@ -93,6 +93,10 @@ class ChartsPanel(QWidget):
         self.legend_boxes: dict[str, QCheckBox] = {}
         self.hidden_runs: set[str] = set()
         layout.addWidget(self.legend_host)
+        self.capped = QLabel("")
+        self.capped.setObjectName("muted")
+        self.capped.hide()
+        layout.addWidget(self.capped)
         self.empty = QLabel("Select one or more runs to plot their metrics.")
         self.empty.setObjectName("muted")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -108,9 +112,14 @@ class ChartsPanel(QWidget):
         self.scroll_area.hide()
 
     # -- content ---------------------------------------------------------------------------------------------
-    def set_runs(self, runs: list[Run]) -> None:
+    def set_runs(self, runs: list[Run], selected: int | None = None) -> None:
+        """Plot ``runs``; ``selected`` is how many the user picked (more than are plotted: say so)."""
         self.runs = list(runs)
         self._rebuild_legend()
+        if selected is not None:
+            self.capped.setText(f"Plotting the first {len(runs)} of {selected} selected runs."
+                                if selected > len(runs) else "")
+            self.capped.setVisible(selected > len(runs))
         self._rebuild()
 
     def _rebuild_legend(self) -> None:

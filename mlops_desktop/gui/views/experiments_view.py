@@ -37,6 +37,8 @@ from mlops_desktop.gui.views.base import AppContext
 from mlops_desktop.tracking.entities import Run
 
 TABLE_REFRESH_MS = 400
+MAX_CHART_RUNS = 10     # distinct line colours; beyond that overlays stop being readable
+MAX_COMPARE_RUNS = 20
 TABS = ["charts", "details", "compare"]
 
 
@@ -323,9 +325,9 @@ class ExperimentsView(QWidget):
         current = self.current_run()
         if current is not None and current not in runs and runs:
             current = runs[0]
-        self.charts.set_runs(runs[:10])
+        self.charts.set_runs(runs[:MAX_CHART_RUNS], selected=len(runs))
         self.detail.show_run(current.uuid if current else (runs[0].uuid if runs else None))
-        self.compare.set_runs(runs[:20])
+        self.compare.set_runs(runs[:MAX_COMPARE_RUNS])
         self.compare_button.setEnabled(len(runs) >= 2)
         self._update_live()
 
