@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 BINS = 20
 TOP = 10
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 
 
 def profile(ws: Workspace, ref: str, *, refresh: bool = False, progress: Progress | None = None) -> dict[str, Any]:
@@ -56,25 +56,46 @@ def _column(frame: pl.LazyFrame, name: str, dtype: Any, rows: int) -> dict[str, 
     col = pl.col(name)
     numeric = dtype.is_numeric() and dtype != pl.Boolean
     temporal = dtype.is_temporal()
-    aggs = [col.null_count().alias("nulls"), col.n_unique().alias("distinct")]
+    out: dict[str, Any] = {"name": name, "dtype": dtype_name(dtype)}
     if numeric or temporal:
-        aggs += [col.min().alias("min"), col.max().alias("max")]
-    if numeric:
-        aggs += [col.mean().alias("mean"), col.std().alias("std")]
-        aggs += [col.quantile(q, "linear").alias(f"q{q}") for q in QUANTILES]
-    stats = frame.select(aggs).collect(engine="streaming").row(0, named=True)
-    out: dict[str, Any] = {"name": name, "dtype": dtype_name(dtype), "nulls": stats["nulls"],
-                           "null_fraction": (stats["nulls"] / rows) if rows else 0.0, "distinct": stats["distinct"]}
-    if numeric or temporal:
-        out["min"], out["max"] = _clean(stats["min"]), _clean(stats["max"])
-    if numeric:
-        out["mean"], out["std"] = _clean(stats["mean"]), _clean(stats["std"])
-        out["quantiles"] = {str(q): _clean(stats[f"q{q}"]) for q in QUANTILES}
-        out["histogram"] = _histogram(frame, name, stats["min"], stats["max"])
+        aggs = [col.null_count().alias("nulls"), col.n_unique().alias("distinct"), col.min().alias("min"),
+                col.max().alias("max")]
+        if numeric:
+            aggs += [col.mean().alias("mean"), col.std().alias("std")]
+        stats = frame.select(aggs).collect(engine="streaming").row(0, named=True)
+        out |= {"nulls": stats["nulls"], "distinct": stats["distinct"], "min": _clean(stats["min"]),
+                "max": _clean(stats["max"])}
+        if numeric:
+            out["mean"], out["std"] = _clean(stats["mean"]), _clean(stats["std"])
+            out["quantiles"] = _quantiles(frame, name)
+            out["histogram"] = _histogram(frame, name, stats["min"], stats["max"])
     else:
-        top = (frame.group_by(col).len().sort(["len", name], descending=[True, False], nulls_last=True)
-               .head(TOP).collect(engine="streaming"))
-        out["top"] = [[_clean(v), n] for v, n in top.rows()]
+        # one grouping gives both the distinct count and the most frequent values
+        counts = frame.group_by(col).len().collect(engine="streaming")
+        nulls = counts.filter(pl.col(name).is_null())["len"].sum()
+        top = counts.sort(["len", name], descending=[True, False], nulls_last=True).head(TOP)
+        out |= {"nulls": int(nulls or 0), "distinct": counts.filter(pl.col(name).is_not_null()).height,
+                "top": [[_clean(v), n] for v, n in top.rows()]}
+    out["null_fraction"] = (out["nulls"] / rows) if rows else 0.0
+    return out
+
+
+def _quantiles(frame: pl.LazyFrame, name: str) -> dict[str, Any]:
+    """Linear-interpolated quantiles from one sort (polars would sort once per quantile)."""
+    import polars as pl
+
+    values = frame.select(pl.col(name).drop_nulls().sort()).collect(engine="streaming").to_series()
+    n = len(values)
+    out: dict[str, Any] = {}
+    for q in QUANTILES:
+        if n == 0:
+            out[str(q)] = None
+            continue
+        pos = q * (n - 1)
+        lo = int(math.floor(pos))
+        hi = min(lo + 1, n - 1)
+        a, b = values[lo], values[hi]
+        out[str(q)] = _clean(float(a) + (float(b) - float(a)) * (pos - lo))
     return out
 
 
