@@ -14,7 +14,7 @@ from mlops_desktop.data import catalog  # noqa: E402
 from mlops_desktop.data.ingest import ingest  # noqa: E402
 
 pytestmark = pytest.mark.gui
-ROWS = 120_000
+ROWS = 2_000_000
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def big(ws, tmp_path):
     df = pl.DataFrame({"id": list(range(ROWS)), "value": [i * 0.5 for i in range(ROWS)],
                        "kind": ["ab"[i % 2] for i in range(ROWS)]})
     path = tmp_path / "big.parquet"
-    df.write_parquet(path, row_group_size=10_000)
+    df.write_parquet(path, row_group_size=100_000)
     ingest(ws, [str(path)], "big")
     return ws
 
