@@ -133,3 +133,28 @@ def test_cancel_mid_pass_stops_the_query(ws, src):
     assert not [t for t in threading.enumerate() if t.name == "mlops-ingest"]
     assert catalog_count(ws) == 0 and lake_versions(ws) == []
     assert not list((ws.paths.lake / ".staging").iterdir())
+
+
+def test_concurrent_ingestions_from_several_processes(tmp_path):
+    """Four processes write versions of one dataset at once: every version is whole, none is lost or shared."""
+    home = tmp_path / "ws"
+    Workspace.open(home).close()
+    procs = []
+    for i in range(4):
+        data = tmp_path / f"p{i}.csv"
+        data.write_text("writer,n\n" + "".join(f"{i},{j}\n" for j in range(20_000)))
+        procs.append(subprocess.Popen([sys.executable, "-m", "mlops_desktop", "--home", str(home), "data",
+                                       "ingest", str(data), "-d", "shared", "--json"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    with Workspace.open(home) as ws:
+        versions = catalog.list_versions(ws.db, "shared")
+        assert sorted(v.version for v in versions) == [1, 2, 3, 4]
+        writers = set()
+        for v in versions:
+            df = lake.open_dataset(ws, v.ref)
+            assert df.height == 20_000 and df["writer"].n_unique() == 1
+            writers.add(df["writer"][0])
+        assert writers == {0, 1, 2, 3}
+        assert len(lake_versions(ws)) == 4
