@@ -65,6 +65,10 @@ def test_layout_and_columns_are_remembered(ctx, qtbot):
     wait_idle(qtbot, ctx)
     view.toggle_column("param", "batch", True)
     view.vsplit.setSizes([100, 500])
+    view.table.horizontalHeader().resizeSection(1, 333)   # the user widens "Name"
+    view.apply_query()
+    wait_idle(qtbot, ctx)
+    assert view.table.columnWidth(1) == 333, "a new query must not undo the user's column width"
     win.close()
     ctx2 = make_context(ctx.workspace)
     win2 = make_window(ctx2)
@@ -73,6 +77,8 @@ def test_layout_and_columns_are_remembered(ctx, qtbot):
     view2 = win2.area("experiments")
     assert "batch" in view2.model.chosen("param")
     assert view2.vsplit.sizes()[0] < view2.vsplit.sizes()[1]
+    wait_idle(qtbot, ctx2)
+    assert view2.table.columnWidth(1) == 333
     win2.close()
     ctx2.tasks.shutdown(3000)
 

@@ -95,6 +95,9 @@ class ExperimentsView(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.horizontalHeader().setHighlightSections(False)
+        self._widths: dict[str, int] = {}
+        self._sizing = False
+        self.table.horizontalHeader().sectionResized.connect(self._on_section_resized)
         self.table.horizontalHeader().setSortIndicator(3, Qt.SortOrder.DescendingOrder)
         self.table.horizontalHeader().setSortIndicatorShown(True)
         self.table.horizontalHeader().sortIndicatorChanged.connect(self.model.sort)
@@ -243,9 +246,7 @@ class ExperimentsView(QWidget):
             self._columns_chosen = self._default_columns()
             self._apply_columns()
         self._update_completer()
-        self.table.resizeColumnsToContents()
-        for c in range(self.model.columnCount()):
-            self.table.setColumnWidth(c, min(self.table.columnWidth(c) + 12, 190))
+        self._size_columns()
         if self._pending_select:
             self.select_run(self._pending_select)
         elif self.model.runs and not self.table.selectionModel().hasSelection():
@@ -289,7 +290,23 @@ class ExperimentsView(QWidget):
             target.remove(key)
         self._columns_chosen = (params, metrics)
         self._apply_columns()
-        self.table.resizeColumnsToContents()
+        self._size_columns()
+
+    def _size_columns(self) -> None:
+        """Widths the user set (remembered per column) win; other columns fit their content, up to 190 px."""
+        self._sizing = True
+        header = self.table.horizontalHeader()
+        for c, col in enumerate(self.model.columns):
+            width = self._widths.get(col.spec)
+            if width is None:
+                self.table.resizeColumnToContents(c)
+                width = min(header.sectionSize(c) + 12, 190)
+            header.resizeSection(c, width)
+        self._sizing = False
+
+    def _on_section_resized(self, index: int, _old: int, new: int) -> None:
+        if not self._sizing and 0 <= index < len(self.model.columns):
+            self._widths[self.model.columns[index].spec] = new
 
     def _fill_columns_menu(self) -> None:
         store = self.ctx.workspace.tracking
@@ -483,6 +500,7 @@ class ExperimentsView(QWidget):
         s.setValue("experiments/hsplit", self.hsplit.saveState())
         s.setValue("experiments/vsplit", self.vsplit.saveState())
         s.setValue("experiments/tab", self.tabs.currentIndex())
+        s.setValue("experiments/widths", json.dumps(self._widths))
 
     def _restore_state(self) -> None:
         s = self.ctx.settings
@@ -490,6 +508,11 @@ class ExperimentsView(QWidget):
             state = s.value(key)
             if state is not None:
                 splitter.restoreState(state)
+        try:
+            widths = json.loads(str(s.value("experiments/widths", "{}")))
+            self._widths = {str(k): int(v) for k, v in widths.items()} if isinstance(widths, dict) else {}
+        except (ValueError, TypeError):
+            self._widths = {}
         tab = s.value("experiments/tab")
         if tab is not None and str(tab).isdigit():
             self.tabs.setCurrentIndex(int(tab))
