@@ -26,3 +26,15 @@ def test_completion_of_the_current_word(qtbot):
     assert edit.completer_.currentCompletion() == "params.batch size"
     edit.insert_completion(edit.completer_.currentCompletion())
     assert edit.text() == "params.`batch size` "
+
+
+def test_every_example_in_the_filter_help_is_valid():
+    import re
+
+    from mlops_desktop.gui.views.experiments_view import QUERY_HELP
+    from mlops_desktop.tracking.query import compile_filter
+
+    examples = [line.strip() for line in QUERY_HELP.splitlines()[1:-1]]
+    for line in examples:
+        for example in re.split(r"\s{3,}", re.sub(r"\(\.last.*\)", "", line)):
+            compile_filter(example.strip())

@@ -40,6 +40,13 @@ TABLE_REFRESH_MS = 400
 MAX_CHART_RUNS = 10     # distinct line colours; beyond that overlays stop being readable
 MAX_COMPARE_RUNS = 20
 TABS = ["charts", "details", "compare"]
+QUERY_HELP = (
+    "Filter runs (Ctrl+F), then Enter:\n"
+    "  params.lr < 0.01 and metrics.val_acc > 0.9 and status = finished\n"
+    "  metrics.loss.min < 0.1      (.last is the default; also .min .max .count)\n"
+    "  tags.stage in ('prod', 'staging') or name like '%resnet%'\n"
+    "  start_time > '2026-01-01'   parent is not null   not status = failed\n"
+    "Quote keys with spaces or dots: params.`batch size`, metrics.\"val.loss\".")
 
 
 class ExperimentsView(QWidget):
@@ -65,7 +72,10 @@ class ExperimentsView(QWidget):
         self.query = QueryEdit()
         self.query.setPlaceholderText("Filter runs:  params.lr < 0.01 and metrics.val_acc > 0.9 and status = finished")
         self.query.setClearButtonEnabled(True)
+        self.query.setToolTip(QUERY_HELP)
         self.query.returnPressed.connect(self.apply_query)
+        focus = QShortcut(QKeySequence.StandardKey.Find, self)
+        focus.activated.connect(lambda: (self.query.setFocus(), self.query.selectAll()))
         self.query.textChanged.connect(lambda t: self.apply_query() if not t else None)
         self.query_error = QLabel("")
         self.query_error.setTextFormat(Qt.TextFormat.PlainText)
