@@ -290,6 +290,12 @@ class _Rejects:
         self.lock = threading.Lock()
 
     def add(self, df: Any) -> None:
+        import polars as pl
+
+        # A filtered frame's strings are views into the whole batch's buffers: holding it would keep every
+        # batch that had a bad row alive (memory growing with the file). A round trip through plain Arrow
+        # strings copies out just these rows.
+        df = pl.from_arrow(df.to_arrow(compat_level=pl.CompatLevel.oldest()))
         with self.lock:
             self.pending.append(df)
             self.pending_rows += df.height
