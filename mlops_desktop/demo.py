@@ -60,7 +60,8 @@ def _classifiers(home: Path, tmp: Path, result: DemoResult) -> None:
 
     data = load_iris()
     x_train, x_test, y_train, y_test = _split(data.data, data.target)
-    models = [("logreg", LogisticRegression(C=1.0, max_iter=500), {"C": 1.0}),
+    models: list[tuple[str, Any, dict[str, Any]]] = [
+              ("logreg", LogisticRegression(C=1.0, max_iter=500), {"C": 1.0}),
               ("random-forest", RandomForestClassifier(n_estimators=60, max_depth=4, random_state=0),
                {"n_estimators": 60, "max_depth": 4}),
               ("svm-rbf", SVC(C=2.0, gamma="scale"), {"C": 2.0, "kernel": "rbf"}),
@@ -202,7 +203,8 @@ def _regression(home: Path, tmp: Path, result: DemoResult) -> None:
             coefs = getattr(model, "coef_", getattr(model, "feature_importances_", None))
             run.log_artifact(_artifact_json(tmp, "model_summary.json",
                                             {"features": list(data.feature_names),
-                                             "weights": [float(c) for c in np.ravel(coefs)]}))
+                                             "weights": [] if coefs is None else
+                                             [float(c) for c in np.ravel(coefs)]}))
         result.runs += 1
 
 
