@@ -168,3 +168,24 @@ def _csv(ctx):
     path = ctx.workspace.root / "o.csv"
     path.write_text("a\n1\n")
     return path
+
+
+def test_chosen_old_version_stays_and_latest_follows_new_versions(view, ctx, qtbot, tmp_path):
+    for n in (2, 3):
+        path = tmp_path / f"v{n}.csv"
+        path.write_text("id,value,kind\n" + "".join(f"{i},{i},a\n" for i in range(n)))
+        ingest(ctx.workspace, [str(path)], "big")
+    view.refresh()
+    qtbot.waitUntil(lambda: view.version_box.count() == 3, timeout=10_000)
+    assert view.current_version().version == 3  # following the latest
+    view.version_box.setCurrentIndex(0)
+    assert view.current_version().version == 1
+    path = tmp_path / "other.csv"
+    path.write_text("a\n1\n")
+    ingest(ctx.workspace, [str(path)], "other")  # another dataset changes the catalog
+    view.refresh()
+    qtbot.waitUntil(lambda: view.list.count() == 2, timeout=10_000)
+    idle(qtbot, ctx)
+    assert view.current_version().version == 1
+    assert view.table_model.rowCount() == ROWS
+    idle(qtbot, ctx)

@@ -183,13 +183,14 @@ class DataView(QWidget):
         if name != self.current_name():
             return
         keep = self.current_version()
+        old_latest = self.versions[-1].version if self.versions and self.versions[-1].name == name else None
         self.versions = versions
         want = None
         if self._pending is not None and self._pending[0] == name:
             want = self._pending[1]
             self._pending = None
-        elif keep is not None and keep.name == name and any(v.version == keep.version for v in versions):
-            want = keep.version if keep.version != (versions[-2].version if len(versions) > 1 else None) else None
+        elif keep is not None and keep.name == name and keep.version != old_latest:
+            want = keep.version  # an older version chosen on purpose stays; the latest follows new versions
         self.version_box.blockSignals(True)
         self.version_box.clear()
         for v in versions:
