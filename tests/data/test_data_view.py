@@ -189,3 +189,19 @@ def test_chosen_old_version_stays_and_latest_follows_new_versions(view, ctx, qtb
     assert view.current_version().version == 1
     assert view.table_model.rowCount() == ROWS
     idle(qtbot, ctx)
+
+
+def test_ingest_dialog_cancel_stores_nothing(view, ctx, qtbot, tmp_path):
+    data = tmp_path / "large.csv"
+    data.write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(1_500_000)))
+    dialog = view.open_ingest()
+    qtbot.addWidget(dialog)
+    dialog.paths.setText(str(data))
+    dialog.dataset.setText("large")
+    dialog.use_contract.setChecked(False)
+    dialog.start()
+    dialog.cancel()  # at once: the job stops at its next check, long before it could commit
+    qtbot.waitUntil(lambda: "cancelled; nothing was stored" in dialog.status.text(), timeout=10_000)
+    assert catalog.latest(ctx.workspace.db, "large") is None
+    assert not list((ctx.workspace.paths.lake / ".staging").iterdir())
+    idle(qtbot, ctx)

@@ -77,6 +77,8 @@ class IngestDialog(QDialog):
         self.resize(980, 720)
         self.task: Any = None
         self.result: Any = None
+        self._before_id: int | None = None
+        self._dataset_name = ""
         self.paths = QLineEdit()
         self.paths.setPlaceholderText("files, globs (data/*.csv) or a folder; separate several with ;")
         browse = QPushButton("Browse…")
@@ -213,6 +215,14 @@ class IngestDialog(QDialog):
             self.status.setText("choose files and a dataset name first")
             return
         contract = self.contract.toPlainText() if self.use_contract.isChecked() else None
+        from mlops_desktop.data import catalog
+
+        try:
+            before = catalog.latest(self.ctx.workspace.db, dataset)
+        except Exception:  # noqa: BLE001 - a bad name is reported by the ingestion itself
+            before = None
+        self._before_id = before.id if before is not None else None
+        self._dataset_name = dataset
         self.progress.setValue(0)
         self.progress.show()
         self.ingest_button.setEnabled(False)
@@ -245,9 +255,16 @@ class IngestDialog(QDialog):
         self.status.setText(f"not ingested, nothing was stored: {exc}")
 
     def _on_cancelled(self) -> None:
+        from mlops_desktop.data import catalog
+
         self.progress.hide()
         self.ingest_button.setEnabled(True)
-        self.status.setText("cancelled; nothing was stored")
+        # A cancel that arrives after the commit cannot undo it: say what is true.
+        after = catalog.latest(self.ctx.workspace.db, self._dataset_name)
+        if after is not None and after.id != self._before_id:
+            self.status.setText(f"cancel came too late: the ingestion had finished and is stored as {after.ref}")
+        else:
+            self.status.setText("cancelled; nothing was stored")
 
     def cancel(self) -> None:
         if self.task is not None and self.task.running:
