@@ -335,25 +335,6 @@ def plan_checks(contract: Contract, schema: dict[str, Any], where: str) -> Check
                      raw_columns=raw_columns)
 
 
-def validate_against(contract: Contract, schema: dict[str, Any], where: str) -> None:
-    """Plan the checks on an empty frame so that unknown columns in row checks fail before any data is read."""
-    import polars as pl
-
-    plan = plan_checks(contract, schema, where)
-    lf = pl.LazyFrame(schema=schema).with_columns(plan.raw_keep).with_columns(plan.typed)
-    try:
-        lf.select(plan.ok.alias("ok"), plan.reason.alias("reason")).collect()
-    except Exception as exc:
-        raise UsageError(f"{where}: the contract does not apply to this data: {_first_line(exc)}") from None
-
-
-def infer_contract(schema: dict[str, Any], origin: str) -> Contract:
-    """Types only, inferred from a sample: values that later fail to parse are rejected with a reason, not lost."""
-    cols = {name: ColumnRule(name=name, type=dtype_name(dtype)) for name, dtype in schema.items()
-            if dtype_name(dtype) in TYPE_NAMES and dtype_name(dtype) != "string"}
-    return Contract(columns=cols, origin=origin)
-
-
 _DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
                      "%Y/%m/%d %H:%M:%S%.f", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d.%m.%Y")

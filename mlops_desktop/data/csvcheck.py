@@ -88,8 +88,6 @@ def read_header(path: Path, opts: CsvOptions) -> list[str]:
             raise UsageError(f"{path}: line 1: duplicate column name {name!r} (columns {seen[name]} and {i})",
                              hint="rename one of them in the header")
         seen[name] = i
-    if opts.separator not in ",\t;|" and len(names) == 1:
-        return names
     return names
 
 

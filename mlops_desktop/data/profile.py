@@ -109,8 +109,7 @@ def _histogram(frame: pl.LazyFrame, name: str, lo: Any, hi: Any) -> dict[str, li
     width = (hi - lo) / BINS if hi > lo else 1.0
     edges = [lo + i * width for i in range(BINS + 1)]
     bins = ((pl.col(name).cast(pl.Float64) - lo) / width).floor().clip(0, BINS - 1).cast(pl.Int32).alias("bin")
-    counted = (frame.select(bins).drop_nulls().filter(pl.col("bin").is_not_nan() if False else pl.lit(True))
-               .group_by("bin").len().collect(engine="streaming"))
+    counted = frame.select(bins).drop_nulls().group_by("bin").len().collect(engine="streaming")
     counts = [0] * BINS
     for b, n in counted.rows():
         counts[int(b)] += int(n)

@@ -137,10 +137,7 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path) -> Piece:
         readable = transcode(path, encoding, tmpdir / f"{path.stem}.utf8{path.suffix}")
     common: dict[str, Any] = dict(separator=opts.separator, quote_char=opts.quote_char, has_header=opts.has_header,
                                   null_values=list(opts.null_values) or None, encoding="utf8")
-    if opts.has_header:
-        common["new_columns"] = names
-    else:
-        common["new_columns"] = names
+    common["new_columns"] = names  # stripped header names (or column_N without a header)
     head = b""
     try:
         head = _head_bytes(readable)
