@@ -76,10 +76,15 @@ class Writer:
                     pass
             self.contract = _with_base_types(self.contract, inferred)
         self.effective = merged_with_inferred(self.contract, inferred)
-        try:
-            sample = piece.frame.head(2000).collect()
-        except Exception:  # a malformed start is reported by the full read, with its line
-            sample = None
+
+        needs_format = [r.name for r in self.effective.columns.values()
+                        if r.type in ("date", "datetime") and not r.format and piece.schema.get(r.name) == pl.String]
+        sample = None
+        if needs_format:  # only then: for a pipeline step the sample means evaluating it
+            try:
+                sample = piece.frame.select(needs_format).head(2000).collect()
+            except Exception:  # a malformed start is reported by the full read, with its line
+                sample = None
         if sample is not None:
             self.effective = with_detected_formats(self.effective, sample)
         plan = plan_checks(self.effective, piece.schema, piece.label)
