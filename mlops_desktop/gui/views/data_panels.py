@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QPainter, QPen, QShortcut
 from PySide6.QtWidgets import (
@@ -69,15 +68,12 @@ class ProfilePanel(QWidget):
         self.model = RowsModel(self)
         self.table = make_table(self.model)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_column())
-        self.plot = pg.PlotWidget()
-        self.plot.setMenuEnabled(False)
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot: Any = None  # pyqtgraph loads with the first profile shown, not at start-up
         self.caption = muted()
         right = QWidget()
-        rl = QVBoxLayout(right)
-        rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.caption)
-        rl.addWidget(self.plot, 1)
+        self.right_layout = QVBoxLayout(right)
+        self.right_layout.setContentsMargins(0, 0, 0, 0)
+        self.right_layout.addWidget(self.caption)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(right)
@@ -88,13 +84,23 @@ class ProfilePanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(split, 1)
 
+    def _ensure_plot(self) -> Any:
+        if self.plot is None:
+            import pyqtgraph as pg
+
+            self.plot = pg.PlotWidget()
+            self.plot.setMenuEnabled(False)
+            self.plot.showGrid(x=True, y=True, alpha=0.2)
+            self.right_layout.addWidget(self.plot, 1)
+        return self.plot
+
     def show_version(self, ref: str | None) -> None:
         if ref == self.ref and self.result is not None:
             return
         self.ref = ref
         self.result = None
         self.model.set_rows([], [])
-        self.plot.clear()
+        self._ensure_plot().clear()
         if ref is None:
             self.status.setText("")
             return
@@ -120,7 +126,9 @@ class ProfilePanel(QWidget):
             self.table.selectRow(0)
 
     def _show_column(self) -> None:
-        self.plot.clear()
+        import pyqtgraph as pg
+
+        self._ensure_plot().clear()
         if self.result is None:
             return
         rows = self.table.selectionModel().selectedRows()
@@ -150,6 +158,10 @@ class ProfilePanel(QWidget):
             self.caption.setText(f"{column['name']}: no values to plot")
 
     def bars(self) -> list[Any]:
+        if self.plot is None:
+            return []
+        import pyqtgraph as pg
+
         return [i for i in self.plot.getPlotItem().items if isinstance(i, pg.BarGraphItem)]
 
 
