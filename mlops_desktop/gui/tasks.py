@@ -141,10 +141,9 @@ class _Runnable(QRunnable):
             else:
                 signals.error.emit(exc, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         else:
-            if self.cancel_event.is_set():
-                signals.cancelled.emit()
-            else:
-                signals.result.emit(result)
+            # The work finished: its result is real even if a cancel arrived too late to stop it (the data may
+            # already be stored). Tasks whose result nobody wants any more are marked discarded, not dropped here.
+            signals.result.emit(result)
 
 
 class TaskRunner(QObject):

@@ -46,6 +46,25 @@ def test_cancel_stops_the_job(ctx, qtbot):
     assert task.result is None
 
 
+def test_work_that_finishes_despite_a_late_cancel_still_delivers_its_result(ctx, qtbot):
+    """A cancel that arrives after the last check cannot undo the work (e.g. a committed version): say so."""
+    release, past_checks = threading.Event(), threading.Event()
+    results = []
+
+    def job(*, progress):
+        progress.check()
+        past_checks.set()
+        release.wait(5)  # past its last cancellation point
+        return "stored"
+
+    task = ctx.tasks.submit(job, title="commit", on_done=results.append)
+    assert past_checks.wait(5)
+    task.cancel()
+    release.set()
+    qtbot.waitUntil(lambda: task.state != "running", timeout=5000)
+    assert task.state == SUCCEEDED and results == ["stored"]
+
+
 def test_errors_go_to_the_notification_channel(ctx, qtbot):
     def user_error(*, progress):
         raise UsageError("column 'x' missing in file data.csv")
