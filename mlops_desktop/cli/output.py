@@ -6,37 +6,26 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, TextIO
+
+from mlops_desktop import textfmt
+from mlops_desktop.textfmt import fmt_number
 
 
 def fmt_value(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-            return f"{value:.4g}"
-        return f"{value:.4f}".rstrip("0").rstrip(".")
+        return fmt_number(value)
     return str(value)
 
 
 def fmt_time(ts: float | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    return textfmt.fmt_time(ts, none="-")
 
 
 def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    return textfmt.fmt_duration(seconds, none="-")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None,

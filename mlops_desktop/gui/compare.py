@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlops_desktop.gui.runs_model import fmt_number
 from mlops_desktop.gui.theme import current_mode
+from mlops_desktop.textfmt import fmt_number
 from mlops_desktop.tracking.entities import Run
 
 

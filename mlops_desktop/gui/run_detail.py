@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlops_desktop.gui.runs_model import fmt_duration, fmt_number
 from mlops_desktop.gui.theme import status_color
 from mlops_desktop.gui.views.base import AppContext
+from mlops_desktop.textfmt import fmt_duration, fmt_number
 from mlops_desktop.tracking.entities import Run
 
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 
 from mlops_desktop.gui.theme import status_color
 from mlops_desktop.gui.views.base import AppContext
+from mlops_desktop.textfmt import fmt_duration, fmt_number
 from mlops_desktop.tracking.entities import Run, RunPage
 
 PAGE_SIZE = 200
@@ -38,31 +39,6 @@ class Column:
 BASE_COLUMNS = [Column("attr", "status", "Status"), Column("attr", "name", "Name"),
                 Column("attr", "experiment", "Experiment"), Column("attr", "started", "Started"),
                 Column("attr", "duration", "Duration"), Column("attr", "host", "Host")]
-
-
-def fmt_number(value: float | None) -> str:
-    if value is None:
-        return ""
-    if value != value:
-        return "nan"
-    if value == 0:
-        return "0"
-    if abs(value) >= 1e5 or abs(value) < 1e-3:
-        return f"{value:.4g}"
-    return f"{value:.4f}".rstrip("0").rstrip(".")
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def fetch_page(store: Any, experiment_ids: list[int] | None, filter_string: str, order_by: list[str],

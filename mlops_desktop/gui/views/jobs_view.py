@@ -124,7 +124,7 @@ class JobsModel(QAbstractTableModel):
             return j.error or None
         if role != Qt.ItemDataRole.DisplayRole:
             return None
-        from mlops_desktop.cli.output import fmt_duration
+        from mlops_desktop.textfmt import fmt_duration
 
         values = [j.id, j.state, j.host, j.gpu_ids or (f"{j.gpus_requested}" if j.gpus_requested else ""), j.name,
                   (j.run_uuid or "")[:8], "" if j.exit_code is None else j.exit_code, fmt_duration(j.duration)]
