@@ -20,6 +20,7 @@ from mlops_desktop.progress import Progress
 class DemoResult:
     home: str
     experiments: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
     runs: int = 0
     failed: int = 0
     running: int = 0
@@ -86,6 +87,43 @@ def _classifiers(home: Path, tmp: Path, result: DemoResult) -> None:
         result.runs += 1
 
 
+def _lake(home: Path, tmp: Path, result: DemoResult) -> None:
+    """Wine as a lake dataset: a CSV export with a few bad rows, ingested under a contract (rejects kept aside)."""
+    import csv
+
+    from sklearn.datasets import load_wine
+
+    from mlops_desktop.data.contract import contract_from_dict
+    from mlops_desktop.data.ingest import ingest
+    from mlops_desktop.workspace import Workspace
+
+    data = load_wine()
+    names = [n.replace("/", "_") for n in data.feature_names]
+    path = tmp / "wine.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["sample_id", *names, "cultivar"])
+        for i, (row, label) in enumerate(zip(data.data, data.target, strict=True)):
+            values = [f"{v:.4g}" for v in row]
+            if i in (17, 101):
+                values[0] = "-1"  # an impossible alcohol level
+            if i == 150:
+                values[2] = "n/a"  # a cell that is not a number
+            writer.writerow([i, *values, f"class_{label}"])
+    contract = contract_from_dict({
+        "columns": {"sample_id": {"type": "int64", "nullable": False, "unique": True},
+                    "alcohol": {"type": "float64", "min": 0},
+                    "ash": {"type": "float64", "min": 0},
+                    "cultivar": {"allowed": ["class_0", "class_1", "class_2"]}},
+    }, "demo wine contract")
+    ws = Workspace.open(home)
+    try:
+        ingest(ws, [str(path)], "wine", contract=contract)
+    finally:
+        ws.close()
+    result.datasets.append("wine")
+
+
 def _sweep(home: Path, tmp: Path, result: DemoResult) -> None:
     """Wine: a gradient-boosting sweep (parent run + one child per grid point) with per-iteration learning curves."""
     import itertools
@@ -108,7 +146,7 @@ def _sweep(home: Path, tmp: Path, result: DemoResult) -> None:
             with mt.start_run(experiment="wine-gbm-sweep", name=f"lr={lr} depth={depth}", home=home,
                               parent_run_id=parent.uuid, capture_git=False, tags={"dataset": "wine"}) as run:
                 run.log_params({"learning_rate": lr, "max_depth": depth, "n_estimators": 80, "subsample": 0.8})
-                run.log_input("sklearn/wine", "1")
+                run.log_input("wine", "1")  # the lake dataset of _lake: lineage both ways
                 model = GradientBoostingClassifier(learning_rate=lr, max_depth=depth, n_estimators=80,
                                                    subsample=0.8, random_state=0)
                 model.fit(x_train, y_train)
@@ -289,6 +327,8 @@ def fill_demo(home: str | Path | None, *, progress: Progress | None = None, with
     if with_torch:
         steps.append(("digits-mlp", _torch))
     with tempfile.TemporaryDirectory(prefix="mlops-demo-") as tmp:
+        progress.update(0.0, "wine dataset")
+        _lake(root, Path(tmp), result)
         for i, (experiment, fn) in enumerate(steps):
             progress.update(i / (len(steps) + 1), experiment)
             fn(root, Path(tmp), result)

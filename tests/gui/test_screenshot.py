@@ -118,6 +118,12 @@ def test_cli_screenshot_and_demo(tmp_path):
         assert [r.name for r in failed] == ["sgd diverged"]
         torch_run = store.search_runs(filter_string="tags.framework = pytorch and status = finished").runs[0]
         assert torch_run.metrics["train_loss"].count > 500
+        # the lake has a real dataset with its planted bad rows set aside, and the sweep's lineage points at it
+        assert result["datasets"] == ["wine"]
+        wine = ws.db.query("SELECT v.row_count, v.rows_in, v.rows_rejected FROM dataset_versions v "
+                           "JOIN datasets d ON d.id = v.dataset_id WHERE d.name = 'wine'")
+        assert wine == [(175, 178, 3)]
+        assert len(store.runs_reading("wine", "1")) == 6
     out = tmp_path / "shot.png"
     proc = subprocess.run([sys.executable, "-m", "mlops_desktop", "--home", str(home), "--screenshot", str(out),
                            "--size", "1024x700"], capture_output=True, text=True, timeout=120, cwd=ROOT)
