@@ -97,7 +97,8 @@ class ChartsPanel(QWidget):
         self.capped.setObjectName("muted")
         self.capped.hide()
         layout.addWidget(self.capped)
-        self.empty = QLabel("Select one or more runs to plot their metrics.")
+        self.empty = QLabel(self._nothing_selected_text())
+        self.empty.setWordWrap(True)
         self.empty.setObjectName("muted")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.empty, 1)
@@ -199,10 +200,17 @@ class ChartsPanel(QWidget):
         self.empty.setVisible(not keys)
         self.scroll_area.setVisible(bool(keys))
         if not self.runs:
-            self.empty.setText("Select one or more runs to plot their metrics.")
+            self.empty.setText(self._nothing_selected_text())
         elif not keys:
             self.empty.setText("The selected runs have no metrics" + (" matching the filter." if self.filter.text()
                                                                       else " yet."))
+
+    def _nothing_selected_text(self) -> str:
+        if self.ctx.workspace.db.query("SELECT EXISTS (SELECT 1 FROM runs WHERE deleted_at IS NULL)")[0][0]:
+            return "Select one or more runs to plot their metrics."
+        return ("No runs in this workspace yet.\n\nLog one from Python:  import mlops_desktop.tracking as mt; "
+                "mt.start_run(); mt.log_metric('loss', 0.5)\nor fill it with real demo runs: File ▸ Fill with "
+                "demo data  (or `mlops-desktop demo`).")
 
     def _configure(self, plot: Any) -> None:
         plot.set_x_mode(self.x_mode.currentData())

@@ -127,6 +127,8 @@ class MainWindow(QMainWindow):
         file_menu = menu.addMenu("&File")
         open_ws = file_menu.addAction("Open workspace…")
         open_ws.triggered.connect(self.choose_workspace)
+        demo = file_menu.addAction("Fill with demo data")
+        demo.triggered.connect(self.fill_demo)
         file_menu.addSeparator()
         quit_action = file_menu.addAction("Quit")
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -220,6 +222,18 @@ class MainWindow(QMainWindow):
                 widget.refresh()
             except Exception as exc:  # noqa: BLE001 - one broken area must not take the window down
                 self.ctx.notifications.exception(f"{self.area_classes[row].title} could not refresh", exc)
+
+    def fill_demo(self) -> None:
+        """Real scikit-learn and PyTorch runs plus a lake dataset, made in a worker (progress and cancel)."""
+        from mlops_desktop.demo import fill_demo
+
+        def done(_result: object) -> None:
+            for widget in self.areas.values():
+                if hasattr(widget, "refresh"):
+                    widget.refresh()
+
+        self.ctx.tasks.submit(fill_demo, self.ctx.workspace.root, title="Fill with demo data", key="demo",
+                              on_done=done)
 
     def refresh_current(self) -> None:
         area_id = self.current_area_id()

@@ -179,3 +179,21 @@ def test_broken_area_shows_a_message_not_a_crash(ctx, qtbot, tmp_path, monkeypat
     win.navigate("broken")
     assert "missing table 'models'" in win.area("broken").text()
     assert ctx.notifications.history[-1].level == "error"
+
+
+def test_empty_workspace_says_how_to_start_and_demo_action_fills_it(window, ctx, qtbot):
+    """A first start explains itself; File ▸ Fill with demo data runs the demo in a worker and refreshes."""
+    from mlops_desktop.gui.charts_panel import ChartsPanel
+    from mlops_desktop.gui.tasks import SUCCEEDED
+
+    window.navigate("experiments")
+    charts = window.area("experiments").findChildren(ChartsPanel)[0]
+    assert "No runs in this workspace yet" in charts.empty.text()
+    window.fill_demo()
+    task = next(t for t in ctx.tasks.tasks if t.title == "Fill with demo data")
+    qtbot.waitUntil(lambda: task.state != "running", timeout=120_000)
+    assert task.state == SUCCEEDED, task.error
+    assert ctx.workspace.tracking.search_runs().total >= 20
+    model = window.area("experiments").model
+    qtbot.waitUntil(lambda: model.rowCount() >= 20, timeout=10_000)  # the area refreshed itself
+    assert charts._nothing_selected_text().startswith("Select one or more runs")
