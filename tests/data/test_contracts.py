@@ -236,3 +236,18 @@ def test_every_row_rejected_gives_an_empty_typed_version(ws, src):
     assert df.height == 0 and df.schema == {"id": pl.Int64, "when": pl.Date}
     assert query(ws, "SELECT count(*) AS n FROM t").rows == [(0,)]
     assert profile(ws, "t")["columns"][0]["nulls"] == 0
+
+
+def test_bool_spellings_match_strip_and_lowercase():
+    from mlops_desktop.data.contract import ColumnRule, _convert
+
+    words = ["true", "TRUE", "True", "tRuE", " yes ", "Y", "1", "0", "\tNo", "F", "fAlSe", "n", "", "maybe",
+             "truee", "yes no", "2", "ja", "\u212a", "T\u0130", None]
+    got = pl.DataFrame({"b": words}).select(_convert(pl.col("b"), pl.String, ColumnRule("b", type="bool")))["b"]
+
+    def reference(word):
+        low = None if word is None else word.strip().lower()
+        return True if low in ("true", "t", "yes", "y", "1") else False if low in ("false", "f", "no", "n", "0") \
+            else None
+
+    assert got.to_list() == [reference(w) for w in words]
