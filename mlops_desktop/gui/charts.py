@@ -2,7 +2,8 @@
 
 ``MetricPlot`` draws; plot_data.py (no Qt) loads what it asks for. Each series is fetched as min/max per bucket
 with buckets = plot width in pixels over the visible x range widened by half a view on each side
-(``store.metric_history_downsampled``, or the same downsampling over a cached full history for finished runs), so
+(``store.metric_history_downsampled``, or the same downsampling over a cached full history, which a live run
+extends with its new points only), so
 a single spike in a million points stays visible at any zoom. Panning inside the fetched window needs no new
 query; zooming in or out by more than ZOOM_REQUERY re-queries, in a worker, through the task runner.
 """
@@ -223,7 +224,8 @@ class MetricPlot(QWidget):
             self.ctx.tasks.submit(
                 load_series, self.ctx.workspace.tracking, uuid, self.key, want_buckets, self.x_mode,
                 None if window is None else window[0], None if window is None else window[1],
-                state.spec.start_time, None if state.spec.live else self.cache, count, title=f"Load {self.key}", key=f"_plot_{id(self)}_{uuid}", quiet=True, owner=self,
+                state.spec.start_time, self.cache, count, live=state.spec.live,
+                title=f"Load {self.key}", key=f"_plot_{id(self)}_{uuid}", quiet=True, owner=self,
                 on_done=lambda xy, u=uuid, w=window, b=buckets, c=count, m=self.x_mode, t=started:
                     self._on_loaded(u, xy, w, b, c, m, t),
                 on_error=lambda _exc, u=uuid: self._on_failed(u))

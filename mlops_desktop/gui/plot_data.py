@@ -65,10 +65,10 @@ def to_store_range(x_mode: str, lo: float | None, hi: float | None, start_time: 
 
 
 class HistoryCache:
-    """Full-resolution histories of finished series (thread-safe, least recently used out first).
+    """Full-resolution histories of series (thread-safe, least recently used out first).
 
-    Zooming a finished series then re-runs the same min/max downsampling (tracking.downsample) in memory instead
-    of reading and decoding every chunk again; live series always go to the store.
+    Zooming then re-runs the same min/max downsampling (tracking.downsample) in memory instead of reading and
+    decoding every chunk again; a live series is extended with its new points only.
     """
 
     def __init__(self, max_points: int = 12_000_000) -> None:
@@ -83,6 +83,12 @@ class HistoryCache:
                 return None
             self._items.move_to_end((uuid, key))
             return item[1]
+
+    def get_any(self, uuid: str, key: str) -> MetricHistory | None:
+        """Whatever is held for the series, whatever its count (the prefix a live series grows from)."""
+        with self._lock:
+            item = self._items.get((uuid, key))
+            return None if item is None else item[1]
 
     def put(self, uuid: str, key: str, count: int, hist: MetricHistory) -> None:
         if len(hist) > self.max_points:
@@ -103,19 +109,34 @@ def _sorted_by(hist: MetricHistory, x: str) -> MetricHistory:
 
 
 def load_series(store: Any, uuid: str, key: str, buckets: int, x_mode: str, lo: float | None, hi: float | None,
-                start_time: float, cache: HistoryCache | None = None, count: int = 0, *,
+                start_time: float, cache: HistoryCache | None = None, count: int = 0, *, live: bool = False,
                 progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Worker side (no Qt): the min/max-downsampled series in plot coordinates."""
+    """Worker side (no Qt): the min/max-downsampled series in plot coordinates.
+
+    With a cache, a finished series is read once; a live one is extended with only the points logged since the
+    last read (``store.metric_history_tail``), so a growing million-point series costs its new points per update.
+    """
     from mlops_desktop.tracking.downsample import minmax_indices
 
     x, x_min, x_max = to_store_range(x_mode, lo, hi, start_time)
     if cache is None or count <= 0:
         hist = store.metric_history_downsampled(uuid, key, buckets=buckets, x=x, x_min=x_min, x_max=x_max)
     else:
-        full = cache.get(uuid, key, count)
-        if full is None:
-            full = store.metric_history(uuid, key)
-            cache.put(uuid, key, count if len(full) == count else -1, full)
+        seen = cache.get_any(uuid, key) if live else None
+        if seen is not None and len(seen) > 0:
+            # live: always ask for what came after the points held (one small query when nothing did); the
+            # caller's count comes from a summary read earlier and may already be stale
+            tail = store.metric_history_tail(uuid, key, len(seen))
+            full = seen if len(tail) == 0 else MetricHistory(
+                key, np.concatenate((seen.steps, tail.steps)), np.concatenate((seen.timestamps_ms, tail.timestamps_ms)),
+                np.concatenate((seen.values, tail.values)))
+            if len(tail):
+                cache.put(uuid, key, len(full), full)
+        else:
+            full = cache.get(uuid, key, count)
+            if full is None:
+                full = store.metric_history(uuid, key)
+                cache.put(uuid, key, len(full) if live else (count if len(full) == count else -1), full)
         full = _sorted_by(full, x)
         idx = minmax_indices(full.steps if x == "step" else full.timestamps_ms, full.values, max(1, buckets),
                              x_min, x_max)

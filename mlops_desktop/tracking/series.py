@@ -81,6 +81,34 @@ def read_series(conn: sqlite3.Connection, rid: int, key_id: int, key: str) -> Me
                          np.concatenate([packing.decode_float64(v) for _, _, _, v in rows]))
 
 
+def read_series_tail(conn: sqlite3.Connection, rid: int, key_id: int, key: str, start: int) -> MetricHistory:
+    """The points logged after the first ``start`` ones (logging order), decoding only the chunks that hold them.
+
+    Chunks keep logging order (a merged tail chunk only grows at its end), so point indices are stable: a live
+    view that already holds ``start`` points asks for the rest instead of the whole series.
+    """
+    metas = conn.execute("SELECT id, n FROM metric_chunks WHERE run_id = ? AND key_id = ? ORDER BY seq",
+                         (rid, key_id)).fetchall()
+    ids: list[int] = []
+    skip = seen = 0
+    for chunk_id, n in metas:
+        if seen + n > start:
+            if not ids:
+                skip = max(0, start - seen)
+            ids.append(chunk_id)
+        seen += n
+    empty = np.zeros(0, dtype=np.int64)
+    if not ids:
+        return MetricHistory(key, empty, empty.copy(), np.zeros(0, dtype=np.float64))
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(f"SELECT n, steps, ts, vals FROM metric_chunks WHERE id IN ({marks}) ORDER BY seq",
+                        ids).fetchall()
+    steps = np.concatenate([packing.decode_int64(s, n) for n, s, _, _ in rows])[skip:]
+    ts = np.concatenate([packing.decode_int64(t, n) for n, _, t, _ in rows])[skip:]
+    vals = np.concatenate([packing.decode_float64(v) for _, _, _, v in rows])[skip:]
+    return MetricHistory(key, steps, ts, vals)
+
+
 def _opt_float(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 

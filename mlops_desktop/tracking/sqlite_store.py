@@ -31,7 +31,7 @@ from mlops_desktop.tracking.entities import (
     RunStatus,
 )
 from mlops_desktop.tracking.query import ATTRIBUTES, METRIC_AGGREGATES, compile_filter, parse_order_by
-from mlops_desktop.tracking.series import append_series, read_series
+from mlops_desktop.tracking.series import append_series, read_series, read_series_tail
 from mlops_desktop.tracking.store import MetricArrays, TrackingStore
 
 RUN_COLUMNS = ("r.id, r.uuid, r.experiment_id, r.name, r.status, r.host, r.user, r.command, r.git_commit, "
@@ -415,6 +415,17 @@ class SqliteTrackingStore(TrackingStore):
         if hist is None:
             raise NotFoundError(f"run {uuid} has no metric {key!r}")
         return hist
+
+    def metric_history_tail(self, uuid: str, key: str, start: int) -> MetricHistory:
+        """Points of a series after the first ``start`` (in logging order): what a live view has not seen yet."""
+        if start < 0:
+            raise UsageError("start must not be negative")
+        conn = self.db.connect()
+        rid = self._run_id(conn, uuid)
+        key_id = self._key_id(conn, key, create=False)
+        if key_id is None:
+            raise NotFoundError(f"run {uuid} has no metric {key!r}")
+        return read_series_tail(conn, rid, key_id, key, start)
 
     def metric_history_downsampled(self, uuid: str, key: str, buckets: int = 2000, x: str = "step",
                                    x_min: float | None = None, x_max: float | None = None) -> MetricHistory:

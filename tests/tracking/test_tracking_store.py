@@ -276,3 +276,22 @@ def test_run_durations_are_real(store):
     store.set_terminated(run.uuid, "failed")
     got = store.get_run(run.uuid)
     assert got.status == "failed" and 0.04 < got.duration < 5
+
+
+def test_tail_read_returns_exactly_the_unseen_points(store):
+    run = make_run(store)
+    rng = np.random.default_rng(3)
+    seen_steps: list[int] = []
+    logged = 0
+    for size in [5, 1, 700, 2000, 1, 70_000, 3]:  # small flushes (tail merging) and chunk-splitting ones
+        steps = np.arange(logged, logged + size)
+        store.log_metric_arrays(run.uuid, "loss", steps, steps * 10, rng.random(size))
+        logged += size
+        tail = store.metric_history_tail(run.uuid, "loss", len(seen_steps))
+        seen_steps += tail.steps.tolist()
+        assert seen_steps == list(range(logged))
+    full = store.metric_history(run.uuid, "loss")
+    for start in (0, 1, 706, 2706, 72_000, logged - 1, logged, logged + 5):
+        tail = store.metric_history_tail(run.uuid, "loss", start)
+        np.testing.assert_array_equal(tail.values, full.values[start:])
+        np.testing.assert_array_equal(tail.timestamps_ms, full.timestamps_ms[start:])
