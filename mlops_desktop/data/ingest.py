@@ -49,13 +49,14 @@ def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOpti
         raise UsageError(f"unknown mode {mode!r}", hint="use append or replace")
     options = options or SourceOptions()
     files = expand(paths)
+    typed = frozenset(c.name for c in contract.columns.values() if c.type) if contract else frozenset()
 
     def produce(writer: Writer, tmpdir: Path, progress: Progress) -> list[dict[str, Any]]:
         per_file: list[dict[str, Any]] = []
         for index, path in enumerate(files):
             sub = progress.sub(index / len(files), (index + 1) / len(files))
             counts = Counts()
-            for piece in pieces(path, options, tmpdir):
+            for piece in pieces(path, options, tmpdir, typed):
                 writer.write(piece, counts, sub, options)
             stat = path.stat()
             per_file.append({"path": str(path), "resolved": str(path.resolve()), "size": stat.st_size,

@@ -105,13 +105,14 @@ def detect_format(path: Path, requested: str | None) -> str:
     return fmt
 
 
-def pieces(path: Path, opts: SourceOptions, tmpdir: Path) -> Iterator[Piece]:
+def pieces(path: Path, opts: SourceOptions, tmpdir: Path, typed: frozenset[str] = frozenset()) -> Iterator[Piece]:
+    """The readable units of one file; ``typed`` names columns whose type is fixed already (no inference)."""
     fmt = detect_format(path, opts.format)
     if fmt in ("csv", "tsv"):
         csv_opts = opts.csv
         if fmt == "tsv" and csv_opts.separator == ",":
             csv_opts = CsvOptions(**{**csv_opts.__dict__, "separator": "\t"})
-        yield csv_piece(path, csv_opts, tmpdir)
+        yield csv_piece(path, csv_opts, tmpdir, typed)
     elif fmt == "ndjson":
         yield ndjson_piece(path)
     elif fmt == "json":
@@ -124,7 +125,7 @@ def pieces(path: Path, opts: SourceOptions, tmpdir: Path) -> Iterator[Piece]:
         yield excel_piece(path, opts.sheet)
 
 
-def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path) -> Piece:
+def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path, typed: frozenset[str] = frozenset()) -> Piece:
     import polars as pl
 
     encoding = normalise_encoding(opts.encoding)
@@ -141,13 +142,18 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path) -> Piece:
     head = b""
     try:
         head = _head_bytes(readable)
-        inferred = dict(pl.read_csv(head, n_rows=10_000, infer_schema_length=10_000, **common).schema)
-        # date detection is slow in polars: look for dates in a smaller sample, for text columns only
-        small = head[: head.rfind(b"\n", 0, 128 << 10) + 1] if len(head) > 128 << 10 else head
-        dated = pl.read_csv(small, infer_schema_length=None, try_parse_dates=True, **common).schema
-        for name, dtype in dated.items():
-            if inferred.get(name) == pl.String and dtype.is_temporal():
-                inferred[name] = dtype
+        sample = pl.read_csv(head, n_rows=10_000, infer_schema_length=10_000, **common)
+        inferred = dict(sample.schema)
+        # date detection is slow in polars (~10 us a value): only for text columns that the contract leaves
+        # untyped and whose first values start like a date, on a smaller sample
+        dateish = [n for n, t in inferred.items() if t == pl.String and n not in typed
+                   and _starts_like_dates(sample[n])]
+        if dateish:
+            small = head[: head.rfind(b"\n", 0, 128 << 10) + 1] if len(head) > 128 << 10 else head
+            dated = pl.read_csv(small, infer_schema_length=None, try_parse_dates=True, **common).schema
+            for name in dateish:
+                if dated[name].is_temporal():
+                    inferred[name] = dated[name]
     except Exception:  # a malformed sample is reported by the full read with its exact line
         inferred = {}
     frame = pl.scan_csv(readable, infer_schema=False, row_index_name=LINE,
@@ -159,6 +165,12 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path) -> Piece:
         est_rows = int(readable.stat().st_size / per_row)
     return Piece(label=str(path), path=path, fmt="csv", frame=frame, schema=schema, inferred=inferred,
                  line_kind="line", csv_names=names, est_rows=est_rows)
+
+
+def _starts_like_dates(values: pl.Series) -> bool:
+    """Whether the first non-null values all begin like a date (2024-01-31, 31/01/2024, 31.1.2024 ...)."""
+    head = values.drop_nulls().head(50)
+    return not head.is_empty() and bool(head.str.contains(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}").all())
 
 
 def _head_bytes(path: Path, limit: int = 2 << 20) -> bytes:
