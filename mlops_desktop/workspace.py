@@ -10,7 +10,7 @@ from mlops_desktop.errors import StoreReadOnlyError
 from mlops_desktop.paths import WorkspacePaths, resolve_home
 from mlops_desktop.settings import Settings
 from mlops_desktop.store.db import Database, classify_sqlite_error
-from mlops_desktop.store.migrations import migrate
+from mlops_desktop.store.migrations import check_not_newer, migrate
 
 if TYPE_CHECKING:
     from mlops_desktop.tracking.sqlite_store import SqliteTrackingStore
@@ -46,7 +46,9 @@ class Workspace:
                                      hint="fix its permissions, or open it read-only")
         db = Database(paths.db, busy_timeout_ms=settings.busy_timeout_ms, readonly=readonly)
         conn = db.connect()
-        if not readonly:
+        if readonly:
+            check_not_newer(conn, str(paths.db))  # read what we understand, never a newer layout
+        else:
             migrate(conn, str(paths.db))
             if not paths.settings.exists():
                 try:

@@ -76,19 +76,7 @@ def migrate(conn: sqlite3.Connection, path: str, migrations: list[Migration] | N
     know was written by a newer version and is refused.
     """
     migrations = MIGRATIONS if migrations is None else migrations
-    known = {m.name for m in migrations}
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        applied = _applied_names(conn)
-    except sqlite3.DatabaseError as exc:
-        raise StoreCorruptError(f"the workspace database {path} is damaged or not a SQLite database ({exc})") from None
-    unknown = [n for n in applied if n not in known]
-    if unknown or version > len(migrations):
-        raise SchemaTooNewError(
-            f"the workspace database {path} was written by a newer version of MLOps Desktop "
-            f"(schema {version}, this version knows {len(migrations)}"
-            + (f"; unknown migrations: {', '.join(unknown[:3])}" if unknown else "") + ")",
-            hint="upgrade MLOps Desktop, or open another workspace with --home")
+    version, applied = check_not_newer(conn, path, migrations)
     if len(applied) == len(migrations) and version == len(migrations):
         return 0
     count = 0
@@ -111,6 +99,26 @@ def migrate(conn: sqlite3.Connection, path: str, migrations: list[Migration] | N
         conn.execute("ROLLBACK")
         raise
     return count
+
+
+def check_not_newer(conn: sqlite3.Connection, path: str,
+                    migrations: list[Migration] | None = None) -> tuple[int, list[str]]:
+    """(user_version, applied names); raises if a newer MLOps Desktop wrote the database (or it is not one)."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    known = {m.name for m in migrations}
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        applied = _applied_names(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreCorruptError(f"the workspace database {path} is damaged or not a SQLite database ({exc})") from None
+    unknown = [n for n in applied if n not in known]
+    if unknown or version > len(migrations):
+        raise SchemaTooNewError(
+            f"the workspace database {path} was written by a newer version of MLOps Desktop "
+            f"(schema {version}, this version knows {len(migrations)}"
+            + (f"; unknown migrations: {', '.join(unknown[:3])}" if unknown else "") + ")",
+            hint="upgrade MLOps Desktop, or open another workspace with --home")
+    return version, applied
 
 
 def _applied_names(conn: sqlite3.Connection) -> list[str]:

@@ -270,6 +270,8 @@ def test_database_from_a_newer_version_is_refused(tmp_path):
     ws.close()
     with pytest.raises(SchemaTooNewError, match="newer version of MLOps Desktop.*9999_future"):
         Workspace.open(home)
+    with pytest.raises(SchemaTooNewError):
+        Workspace.open(home, readonly=True)
     proc = subprocess.run([sys.executable, "-m", "mlops_desktop", "--home", str(home), "workspace", "info"],
                           capture_output=True, text=True)
     assert proc.returncode == 5 and "newer version" in proc.stderr and "Traceback" not in proc.stderr
