@@ -31,7 +31,8 @@ def fmt_duration(seconds: float | None) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO | None = None,
           max_width: int = 48) -> None:
     out = out or sys.stdout
-    cells = [[fmt_value(c) for c in row] for row in rows]
+    # one line per row: a multi-line cell (a command, a message) is folded onto its line
+    cells = [[" ⏎ ".join(fmt_value(c).splitlines()) for c in row] for row in rows]
     cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in cells]
     widths = [len(h) for h in headers]
     for row in cells:

@@ -116,3 +116,14 @@ def test_settings_are_typed_and_versioned(tmp_path):
     path.write_text("{broken")
     with pytest.raises(UsageError, match="unreadable"):
         Settings.load(path)
+
+
+def test_tables_keep_one_line_per_row():
+    import io
+
+    from mlops_desktop.cli.output import table
+
+    out = io.StringIO()
+    table(["id", "command"], [(1, "python -c 'import time\nprint(1)'"), (2, "ls")], out=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and "import time ⏎ print(1)" in lines[1]
