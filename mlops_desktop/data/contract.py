@@ -6,6 +6,7 @@ import json
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -251,8 +252,37 @@ def _convert(col: pl.Expr, source: Any, rule: ColumnRule) -> pl.Expr:
     if target == pl.Date:
         return col.str.to_date(rule.format, strict=False)
     if isinstance(target, pl.Datetime):
+        if rule.format in _ISO_SEPARATOR:
+            return col.map_batches(partial(iso_datetimes, fmt=rule.format), return_dtype=pl.Datetime("us"),
+                                   is_elementwise=True)
         return col.str.to_datetime(rule.format, strict=False, time_unit="us", cache=False)  # values rarely repeat
     return col.cast(target, strict=False)
+
+
+_ISO_SEPARATOR = {"%Y-%m-%dT%H:%M:%S%.f": "T", "%Y-%m-%d %H:%M:%S%.f": " "}
+
+
+def iso_datetimes(values: pl.Series, fmt: str) -> pl.Series:
+    """``values.str.to_datetime(fmt, strict=False)`` for an ISO-8601 format, 2-4x faster on clean data.
+
+    Arrow's ISO-8601 cast is strict and accepts only fixed-width "YYYY-MM-DD?hh:mm:ss[.ffffff]" (and shorter
+    forms without seconds, which the length test excludes), all of which chrono reads the same way; a batch with
+    anything else (a bad value, another separator, 7-9 fraction digits, an offset) takes polars' parser whole.
+    """
+    import polars as pl
+    import pyarrow as pa
+
+    def exact() -> pl.Series:
+        return values.str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
+
+    shape = (values.str.len_bytes() >= 19) & (values.str.slice(10, 1) == _ISO_SEPARATOR[fmt])
+    if values.dtype != pl.String or not shape.all():  # all() skips nulls
+        return exact()
+    try:
+        parsed = values.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return exact()
+    return pl.Series(values.name, parsed, dtype=pl.Datetime("us"))
 
 
 def _bool_words() -> dict[str, bool]:

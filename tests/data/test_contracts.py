@@ -6,6 +6,8 @@ import json
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlops_desktop.data import catalog, lake
 from mlops_desktop.data.contract import contract_from_dict, load_contract_file
@@ -251,3 +253,52 @@ def test_bool_spellings_match_strip_and_lowercase():
             else None
 
     assert got.to_list() == [reference(w) for w in words]
+
+
+iso_parts = st.tuples(st.sampled_from(["2024", "1999", "0001", "24", "20245", "+2024"]), st.sampled_from(["-", "/"]),
+                      st.sampled_from(["01", "12", "13", "1", "00"]), st.sampled_from(["-"]),
+                      st.sampled_from(["01", "29", "30", "31", "7"]), st.sampled_from(["T", " ", "t", ""]),
+                      st.sampled_from(["00", "23", "24", "9"]), st.sampled_from([":"]),
+                      st.sampled_from(["00", "59", "60", "5"]), st.sampled_from([":", ""]),
+                      st.sampled_from(["00", "59", "60", "5", ""]),
+                      st.sampled_from(["", ".", ".5", ".123456", ".1234567", ".123456789", ".000000000", ",5"]),
+                      st.sampled_from(["", "Z", "+01:00", " "]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(iso_parts.map("".join), st.none()), max_size=6),
+       fmt=st.sampled_from(["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]))
+def test_fast_iso_datetimes_equal_polars_parser(values, fmt):
+    from mlops_desktop.data.contract import iso_datetimes
+
+    clean = "2024-01-31T10:00:00" if "T" in fmt else "2024-01-31 10:00:00"
+    for batch in (values, [clean, *values], [clean] * 3 + [v for v in values if v is None]):
+        series = pl.Series("t", batch, dtype=pl.String)
+        expected = series.str.to_datetime(fmt, strict=False, time_unit="us")
+        assert iso_datetimes(series, fmt).to_list() == expected.to_list(), batch
+
+
+@pytest.mark.parametrize("value", ["2024-01-01T00:00", "2024-01-01", "2024-01-01 00:00:00", "2024-01-01T00:00:00",
+                                   "2024-01-01T00", "2024-01-01T00:00:00.5", "2024-01-01T00:00:00.123456789",
+                                   "2024-01-01T00:00:00Z", "2024-02-30T00:00:00", "2024-01-01T23:59:60",
+                                   " 2024-01-01T00:00:00", "2024-1-01T00:00:00"])
+@pytest.mark.parametrize("fmt", ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"])
+def test_forms_arrow_reads_but_the_format_refuses_take_polars_parser(value, fmt):
+    from mlops_desktop.data.contract import iso_datetimes
+
+    for batch in ([value], [value, None, value]):
+        series = pl.Series("t", batch, dtype=pl.String)
+        assert iso_datetimes(series, fmt).to_list() == series.str.to_datetime(fmt, strict=False).to_list()
+
+
+def test_bad_iso_datetime_is_rejected_with_its_text(ws, src):
+    rows = "".join(f"{i},2024-01-01T00:00:{i % 60:02d}.5\n" for i in range(50))
+    path = src("t.csv", "id,ts\n" + rows + "50,2024-01-01T25:00:00\n51,2024-01-01 00:00:00\n")
+    contract = contract_from_dict({"columns": {"ts": {"type": "datetime", "format": "%Y-%m-%dT%H:%M:%S%.f"}}}, "c")
+    result = ingest(ws, [str(path)], "t", contract=contract)
+    assert (result.rows_stored, result.rows_rejected) == (50, 2)
+    rejected = pl.concat([pl.read_parquet(f) for f in lake.reject_files(ws, catalog.resolve(ws.db, "t"))])
+    assert rejected["_source_line"].to_list() == [52, 53]
+    assert rejected["_reason"].to_list() == ["ts: '2024-01-01T25:00:00' is not a valid datetime",
+                                             "ts: '2024-01-01 00:00:00' is not a valid datetime"]
+    assert lake.open_dataset(ws, "t")["ts"][1].microsecond == 500_000
