@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from mlops_desktop.data import catalog, lake
+from mlops_desktop.data.contract import contract_from_dict
 from mlops_desktop.data.csvcheck import CsvOptions
 from mlops_desktop.data.ingest import ingest
 from mlops_desktop.data.sources import SourceOptions
@@ -202,3 +203,19 @@ def test_untyped_columns_that_start_like_dates_are_inferred(ws, src):
     df = lake.open_dataset(ws, "d")
     assert df.schema["at"] == pl.Datetime("us") and df.schema["day"] == pl.Date
     assert df.schema["code"] == pl.String and df.schema["note"] == pl.String
+
+
+def test_exact_lines_of_many_rejects_are_fixed_window_by_window(ws, src, monkeypatch):
+    from mlops_desktop.data import writer
+
+    monkeypatch.setattr(writer, "FLUSH_ROWS", 3)  # several windows without a huge file
+    body = "".join(f'{i},"note\nof {i}"\n' if i % 2 else f"x{i},one line\n" for i in range(10))
+    path = src("w.csv", "id,note\n" + body)
+    contract = contract_from_dict({"columns": {"id": {"type": "int64"}}}, "c")
+    result = ingest(ws, [str(path)], "w", contract=contract)
+    assert (result.rows_stored, result.rows_rejected) == (5, 5)
+    files = lake.reject_files(ws, catalog.resolve(ws.db, "w"))
+    rejects = pl.concat([pl.read_parquet(f) for f in files])
+    # record i (0-based) starts on line 2 + i + (number of odd records before it, each one line longer)
+    assert rejects["_source_line"].to_list() == [2 + i + i // 2 for i in range(0, 10, 2)]
+    assert rejects["id"].to_list() == [f"x{i}" for i in range(0, 10, 2)]
