@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 REJECT_FILE = "_source_file"
 REJECT_LINE = "_source_line"
 REJECT_REASON = "_reason"
-FLUSH_ROWS = 200_000  # rejects re-read at a time when their line numbers are corrected
 
 
 @dataclass
@@ -143,47 +142,50 @@ class Writer:
                        for c in plan.raw_columns]
                       + [pl.lit(piece.label).alias(REJECT_FILE), pl.col(LINE).cast(pl.Int64).alias(REJECT_LINE),
                          reason.alias(REJECT_REASON)])
-        bad_path = self.staging.rejects / part
+        last = piece.csv_names[-1] if piece.csv_names else None
+        rejects = _Rejects(self.staging.rejects / part, last, bad_select)
         seen = [0]
 
-        def watch(df: pl.DataFrame) -> pl.DataFrame:
-            # Runs on polars' threads for every batch, before the split: counts rows for progress, and raising
-            # here stops the whole query at once. It copies nothing (the split into good rows and rejects is
-            # native, so no batch waits for the GIL to be filtered).
+        def take_rejects(df: pl.DataFrame) -> pl.DataFrame:
+            # Runs on polars' threads for every batch: bad rows (usually few) are put aside, and get their reasons
+            # when a reject file is written (one evaluation for many batches: per batch it cost ~10% of the
+            # query), so the reason text is never built for good rows; raising here stops the query at once.
+            # The batch goes on unchanged: good rows are filtered natively after it (filtering them here, under
+            # the GIL, cost ~15% of the query). Not two sinks of one scan: polars buffers for them (memory grows
+            # with the file: 20M rows, 1.4 GB).
             if progress.cancelled:
                 raise Cancelled()
             seen[0] += df.height
+            keep = df["__ok"]
+            if not keep.all():
+                rejects.add(df.filter(~keep))
             return df
 
-        checked = frame.map_batches(watch, schema=frame.collect_schema(), streamable=True)
-        # One pass: both sinks share the scan and the checks. The reasons are built for rejected rows only.
-        good_sink = checked.filter(pl.col("__ok")).select(good_select).sink_parquet(good_path, lazy=True)
-        bad_sink = checked.filter(~pl.col("__ok")).select(bad_select).sink_parquet(bad_path, lazy=True)
+        query = (frame.map_batches(take_rejects, schema=frame.collect_schema(), streamable=True)
+                 .filter(pl.col("__ok")).select(good_select))
         try:
-            _run_cancellable(lambda: pl.collect_all([good_sink, bad_sink], engine="streaming"), progress, piece,
-                             seen)
+            _run_cancellable(lambda: query.sink_parquet(good_path, engine="streaming"), progress, piece, seen)
         except Cancelled:
             raise
         except Exception as exc:
             if progress.cancelled:
                 raise Cancelled() from None
             raise UsageError(self._explain(piece, exc, options)) from None
+        rejects.close()
         n_good = _rows(good_path)
-        n_bad = _rows(bad_path)
-        if not n_bad:
-            bad_path.unlink(missing_ok=True)
+        n_bad = rejects.rows
         if piece.fmt == "csv" and piece.csv_names:
-            last = piece.csv_names[-1]
-            reject_nulls = _null_count(bad_path, last) if n_bad else 0
-            self._check_short_rows(piece, good_path, reject_nulls, n_good + n_bad, options, progress)
-        if n_bad:
+            self._check_short_rows(piece, good_path, rejects.last_nulls, n_good + n_bad, options, progress)
+        if rejects.files:
             # Row index + header is the line number unless a record spans lines (CSV) or blank lines were
             # skipped (NDJSON); a newline count tells cheaply, and only then are the rejects' lines mapped exactly.
             if piece.fmt == "csv" and _spans_lines(piece, n_good + n_bad, options):
                 progress.update(0.96, f"{Path(piece.label).name}: locating rejected rows")
-                _exact_lines(bad_path, piece, options)
+                for bad_path in rejects.files:
+                    _exact_lines(bad_path, piece, options)
             elif piece.fmt == "ndjson" and _line_count(piece.path) != n_good + n_bad:
-                _exact_ndjson_lines(bad_path, piece.path)
+                for bad_path in rejects.files:
+                    _exact_ndjson_lines(bad_path, piece.path)
         if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
             good_path.unlink()
         counts.rows_in += n_good + n_bad
@@ -291,6 +293,54 @@ def _csv_opts(piece: Piece, options: SourceOptions) -> Any:
     return opts
 
 
+class _Rejects:
+    """Bad rows of one piece, written in files of at most FLUSH_ROWS rows (memory stays bounded)."""
+
+    FLUSH_ROWS = 200_000
+
+    def __init__(self, path: Path, last_column: str | None, select: list[Any]) -> None:
+        self.path = path
+        self.last_column = last_column
+        self.select = select  # the rejected rows' raw text, file, line and reasons
+        self.pending: list[Any] = []
+        self.pending_rows = 0
+        self.rows = 0
+        self.last_nulls = 0
+        self.files: list[Path] = []
+        self.lock = threading.Lock()
+
+    def add(self, df: Any) -> None:
+        import polars as pl
+
+        # A filtered frame's strings are views into the whole batch's buffers: holding it would keep every
+        # batch that had a bad row alive (memory growing with the file). A round trip through plain Arrow
+        # strings copies out just these rows.
+        df = pl.from_arrow(df.to_arrow(compat_level=pl.CompatLevel.oldest()))
+        with self.lock:
+            self.pending.append(df)
+            self.pending_rows += df.height
+            self.rows += df.height
+            if self.pending_rows >= self.FLUSH_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        import polars as pl
+
+        if not self.pending:
+            return
+        path = self.path.with_name(f"{self.path.stem}-{len(self.files):04d}.parquet")
+        out = pl.concat(self.pending).select(self.select)
+        if self.last_column and self.last_column in out.columns:
+            self.last_nulls += out[self.last_column].null_count()
+        out.write_parquet(path)
+        self.files.append(path)
+        self.pending, self.pending_rows = [], 0
+
+    def close(self) -> None:
+        with self.lock:
+            self._flush()
+
+
 def _run_cancellable(fn: Any, progress: Progress, piece: Piece, seen: list[int] | None = None) -> None:
     """Run a polars job in a thread (it releases the GIL) while this thread reports progress.
 
@@ -369,68 +419,41 @@ def _line_count(path: Path) -> int:
     return newlines + (0 if last in (b"\n", b"") else 1)
 
 
-def _rewrite_lines(bad_path: Path, locate: Any) -> None:
-    """Rewrite the line column of a rejects file, FLUSH_ROWS rows at a time (memory stays bounded):
-    ``locate(numbers)`` maps the row numbers polars gave to the exact lines."""
-    import polars as pl
-    import pyarrow.parquet as pq
-
-    source = pq.ParquetFile(bad_path)
-    target = bad_path.with_name(bad_path.stem + ".lines.parquet")
-    writer = None
-    changed = False
-    try:
-        for batch in source.iter_batches(batch_size=FLUSH_ROWS):
-            df = pl.from_arrow(batch)
-            assert isinstance(df, pl.DataFrame)
-            numbers = [int(v) for v in df[REJECT_LINE].to_list()]
-            lines = locate(numbers)
-            changed |= lines != numbers
-            table = df.with_columns(pl.Series(REJECT_LINE, lines, dtype=pl.Int64)).to_arrow()
-            if writer is None:
-                writer = pq.ParquetWriter(target, table.schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-    if changed:
-        target.replace(bad_path)
-    else:
-        target.unlink(missing_ok=True)
-
-
 def _exact_ndjson_lines(bad_path: Path, path: Path) -> None:
     """polars skips blank lines in NDJSON, so its row number is the line only when there are none."""
+    import polars as pl
 
-    def locate(numbers: list[int]) -> list[int]:
-        wanted = set(numbers)
-        mapping: dict[int, int] = {}
-        record = 0
-        with open(path, "rb") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if line.strip():
-                    record += 1
-                    if record in wanted:
-                        mapping[record] = line_no
-                        if len(mapping) == len(wanted):
-                            break
-        return [mapping.get(v, v) for v in numbers]
-
-    _rewrite_lines(bad_path, locate)
+    df = pl.read_parquet(bad_path)
+    wanted = set(df[REJECT_LINE].to_list())
+    mapping: dict[int, int] = {}
+    record = 0
+    with open(path, "rb") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if line.strip():
+                record += 1
+                if record in wanted:
+                    mapping[record] = line_no
+                    if len(mapping) == len(wanted):
+                        break
+    lines = [mapping.get(int(v), int(v)) for v in df[REJECT_LINE].to_list()]
+    if lines != df[REJECT_LINE].to_list():
+        df.with_columns(pl.Series(REJECT_LINE, lines, dtype=pl.Int64)).write_parquet(bad_path)
 
 
 def _exact_lines(bad_path: Path, piece: Piece, options: SourceOptions) -> None:
-    """Row index + header is the line only when no record spans lines; map the rejects to exact lines."""
+    """Row index + header is the line only when no record spans lines; map the (few) rejects to exact lines."""
+    import polars as pl
+
     from mlops_desktop.data.csvcheck import record_lines
 
     opts = _csv_opts(piece, options)
+    df = pl.read_parquet(bad_path)
     offset = 2 if opts.has_header else 1
-
-    def locate(numbers: list[int]) -> list[int]:
-        mapping = record_lines(piece.path, opts, {v - offset + 1 for v in numbers})
-        return [mapping.get(v - offset + 1, v) for v in numbers]
-
-    _rewrite_lines(bad_path, locate)
+    records = {int(v) - offset + 1 for v in df[REJECT_LINE].to_list()}
+    mapping = record_lines(piece.path, opts, records)
+    lines = [mapping.get(int(v) - offset + 1, int(v)) for v in df[REJECT_LINE].to_list()]
+    if lines != df[REJECT_LINE].to_list():
+        df.with_columns(pl.Series(REJECT_LINE, lines, dtype=pl.Int64)).write_parquet(bad_path)
 
 
 def _first(exc: BaseException) -> str:

@@ -205,10 +205,10 @@ def test_untyped_columns_that_start_like_dates_are_inferred(ws, src):
     assert df.schema["code"] == pl.String and df.schema["note"] == pl.String
 
 
-def test_exact_lines_of_many_rejects_are_fixed_window_by_window(ws, src, monkeypatch):
+def test_exact_lines_of_rejects_spread_over_several_files(ws, src, monkeypatch):
     from mlops_desktop.data import writer
 
-    monkeypatch.setattr(writer, "FLUSH_ROWS", 3)  # several windows without a huge file
+    monkeypatch.setattr(writer._Rejects, "FLUSH_ROWS", 3)  # several reject files without a huge input
     body = "".join(f'{i},"note\nof {i}"\n' if i % 2 else f"x{i},one line\n" for i in range(10))
     path = src("w.csv", "id,note\n" + body)
     contract = contract_from_dict({"columns": {"id": {"type": "int64"}}}, "c")
