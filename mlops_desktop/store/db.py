@@ -74,6 +74,9 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Called after any rollback (or rollback to a savepoint): caches of ids read inside the transaction
+        # (run ids, metric key ids) may name rows that no longer exist.
+        self.rollback_listeners: list[Callable[[], None]] = []
 
     # -- connections -------------------------------------------------------------------------------------------
     def connect(self) -> sqlite3.Connection:
@@ -157,6 +160,8 @@ class Database:
                 else:
                     conn.execute(f"ROLLBACK TO {name}")
                     conn.execute(f"RELEASE {name}")
+            for listener in self.rollback_listeners:
+                listener()
             if isinstance(exc, sqlite3.Error | OSError):
                 mapped = classify_sqlite_error(exc, self.path)
                 if mapped is not None:

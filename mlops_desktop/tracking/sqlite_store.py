@@ -73,6 +73,12 @@ class SqliteTrackingStore(TrackingStore):
         self._run_ids: dict[str, int] = {}
         self._key_ids: dict[str, int] = {}
         self._own_writes = 0
+        db.rollback_listeners.append(self._forget_cached_ids)
+
+    def _forget_cached_ids(self) -> None:
+        """A rolled-back transaction may have created the runs or metric keys these caches name."""
+        self._run_ids.clear()
+        self._key_ids.clear()
 
     # ---------------------------------------------------------------------------------------------- experiments
     def create_experiment(self, name: str, description: str = "") -> Experiment:

@@ -295,3 +295,18 @@ def test_tail_read_returns_exactly_the_unseen_points(store):
         tail = store.metric_history_tail(run.uuid, "loss", start)
         np.testing.assert_array_equal(tail.values, full.values[start:])
         np.testing.assert_array_equal(tail.timestamps_ms, full.timestamps_ms[start:])
+
+
+def test_a_rolled_back_transaction_leaves_no_stale_cached_ids(store):
+    """Ids cached inside a transaction that rolls back (e.g. a spool import that fails half-way) are forgotten."""
+    exp = store.get_or_create_experiment("e")
+    with pytest.raises(RuntimeError):
+        with store.db.transaction():
+            ghost = store.create_run(exp.id, run_uuid="f" * 32)
+            store.log_metric_arrays(ghost.uuid, "brand_new_key", np.arange(3), np.arange(3), np.ones(3))
+            raise RuntimeError("the import failed later on")
+    with pytest.raises(NotFoundError):
+        store.get_run("f" * 32)
+    run = store.create_run(exp.id)
+    store.log_metric_arrays(run.uuid, "brand_new_key", np.arange(3), np.arange(3), np.ones(3))  # no FK error
+    assert store.metric_history(run.uuid, "brand_new_key").values.tolist() == [1.0, 1.0, 1.0]
