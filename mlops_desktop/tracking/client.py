@@ -237,18 +237,16 @@ def _install_hooks() -> None:
         return
     _hooks_installed = True
     atexit.register(_end_all_at_exit)
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.getsignal(signal.SIGTERM)
+    # Only when SIGTERM would kill the process outright (the default): a handler of the user's own is left alone.
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
 
         def on_sigterm(signum: int, frame: Any) -> None:
             for run in list(_runs):
                 run._terminated_by_signal = True
-            if callable(previous):
-                previous(signum, frame)
             raise SystemExit(128 + signum)
 
-        if previous in (signal.SIG_DFL, None) or callable(previous):
-            signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGTERM, on_sigterm)
     previous_hook = sys.excepthook
 
     def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
