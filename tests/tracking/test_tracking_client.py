@@ -129,6 +129,27 @@ with mt.start_run('exp', 'victim', home={str(home)!r}) as run:
     ws.close()
 
 
+def test_a_scripts_own_sigterm_handler_is_left_alone(tmp_path):
+    """Graceful-shutdown code keeps working: the script decides, and the run ends as the script ends it."""
+    home = tmp_path / "ws"
+    proc = run_python(f"""
+import os, signal, time, mlops_desktop.tracking as mt
+stop = []
+signal.signal(signal.SIGTERM, lambda s, f: stop.append(s))
+with mt.start_run('exp', home={str(home)!r}) as run:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)
+    mt.log_metric('after_signal', 1.0)
+    print(run.uuid, len(stop))
+""", home)
+    run_uuid, handled = proc.stdout.split()
+    assert handled == "1"
+    ws = Workspace.open(home)
+    got = ws.tracking.get_run(run_uuid)
+    assert got.status == "finished" and got.metrics["after_signal"].count == 1
+    ws.close()
+
+
 def test_run_id_env_attaches_to_a_run_created_by_the_job_runner(tmp_path):
     home = tmp_path / "ws"
     ws = Workspace.open(home)
