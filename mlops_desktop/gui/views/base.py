@@ -14,7 +14,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QWidget
@@ -76,19 +76,20 @@ class AreaView(QWidget):
         self.refresh()
 
 
-def area_class_of(module: Any) -> type[QWidget] | None:
+def area_class_of(module: Any) -> type[AreaView] | None:
     cls = getattr(module, "AREA", None)
     if cls is not None:
-        return cls
+        return cast("type[AreaView]", cls)
     found = [obj for obj in vars(module).values()
              if isinstance(obj, type) and issubclass(obj, QWidget) and getattr(obj, "area_id", "")
              and obj.__module__ == module.__name__]
-    return found[0] if len(found) == 1 else None
+    # duck-typed areas (a QWidget with the same attributes and constructor) are typed as AreaView
+    return cast("type[AreaView]", found[0]) if len(found) == 1 else None
 
 
-def available_areas(modules: list[tuple[str, str]] | None = None) -> list[type[QWidget]]:
+def available_areas(modules: list[tuple[str, str]] | None = None) -> list[type[AreaView]]:
     """Area classes whose module exists, in sidebar order. A module that exists but fails to import is logged."""
-    areas: list[type[QWidget]] = []
+    areas: list[type[AreaView]] = []
     for area_id, name in modules if modules is not None else AREA_MODULES:
         try:
             module = importlib.import_module(name)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlops_desktop.gui.live import ChangeWatcher
-from mlops_desktop.gui.views.base import AppContext
+from mlops_desktop.gui.views.base import AppContext, AreaView
 from mlops_desktop.gui.views.data_panels import LineagePanel, ProfilePanel, RejectsPanel, SqlPanel, make_table, muted
 from mlops_desktop.gui.views.data_pipelines import PipelinesPanel
 from mlops_desktop.gui.views.data_table import LazyTableModel, RowsModel
@@ -40,14 +40,13 @@ def _versions(ws: Any, name: str, *, progress: Any) -> list[Any]:
     return catalog.list_versions(ws.db, name)
 
 
-class DataView(QWidget):
+class DataView(AreaView):
     area_id = "data"
     title = "Data"
     icon_name = "data"
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
+        super().__init__(ctx, parent)
         self.datasets: list[Any] = []
         self.versions: list[Any] = []
         self._pending: tuple[str, int | None] | None = None

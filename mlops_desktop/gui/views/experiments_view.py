@@ -33,7 +33,7 @@ from mlops_desktop.gui.palette import PaletteEntry
 from mlops_desktop.gui.query_edit import QueryEdit
 from mlops_desktop.gui.run_detail import RunDetail
 from mlops_desktop.gui.runs_model import RunsTableModel
-from mlops_desktop.gui.views.base import AppContext
+from mlops_desktop.gui.views.base import AppContext, AreaView
 from mlops_desktop.tracking.entities import Run
 
 TABLE_REFRESH_MS = 400
@@ -49,14 +49,13 @@ QUERY_HELP = (
     "Quote keys with spaces or dots: params.`batch size`, metrics.\"val.loss\".")
 
 
-class ExperimentsView(QWidget):
+class ExperimentsView(AreaView):
     area_id = "experiments"
     title = "Experiments"
     icon_name = "experiments"
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
+        super().__init__(ctx, parent)
         self.model = RunsTableModel(ctx, self)
         self._columns_chosen = self._load_columns()
         if self._columns_chosen is not None:

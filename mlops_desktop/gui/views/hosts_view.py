@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlops_desktop.execution.models import Host, Inventory
-from mlops_desktop.gui.views.base import AppContext
+from mlops_desktop.gui.views.base import AppContext, AreaView
 
 LIVE_INTERVAL_MS = 2000
 COLUMNS = ["Name", "Kind", "Address", "CPUs", "Memory", "GPUs", "Max jobs", "Inspected"]
@@ -250,14 +250,13 @@ class AddHostDialog(QDialog):
                 "work_dir": self.work_dir.text().strip(), "max_jobs": self.max_jobs.value()}
 
 
-class HostsView(QWidget):
+class HostsView(AreaView):
     area_id = "hosts"
     title = "Hosts"
     icon_name = "hosts"
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
+        super().__init__(ctx, parent)
         self.model = HostsModel(self)
         self.table = QTableView()
         self.table.setModel(self.model)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlops_desktop.execution.models import Job
-from mlops_desktop.gui.views.base import AppContext
+from mlops_desktop.gui.views.base import AppContext, AreaView
 
 TICK_MS = 500
 HIDDEN_TICK_MS = 2000
@@ -131,14 +131,13 @@ class JobsModel(QAbstractTableModel):
         return str(values[col])
 
 
-class JobsView(QWidget):
+class JobsView(AreaView):
     area_id = "jobs"
     title = "Jobs"
     icon_name = "jobs"
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
+        super().__init__(ctx, parent)
         self._lock = threading.Lock()
         self._executor_box: list[Any] = [None]  # shared with the destroyed handler, which outlives self
         self._ticking = False
