@@ -22,8 +22,9 @@ apt_install() {
 apt_install libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
             libxcb-shape0 libxcb-xinerama0 libegl1 libgl1 libfontconfig1 libdbus-1-3
 if [ "$EXTRA" = test ]; then
-  # a private sshd on 127.0.0.1 for the SSH execution tests; Xvfb for real-window screenshots
-  apt_install openssh-server openssh-client xvfb
+  # a private sshd on 127.0.0.1 for the SSH execution tests; Xvfb for real-window screenshots;
+  # desktop-file-validate checks the menu entry
+  apt_install openssh-server openssh-client xvfb desktop-file-utils
 fi
 
 if [ ! -x .venv/bin/python ]; then
