@@ -66,3 +66,15 @@ def test_scan_is_not_used_for_other_encodings_or_wide_separators():
     assert csvscan.usable(CsvOptions())
     assert not csvscan.usable(CsvOptions(encoding="latin-1"))
     assert not csvscan.usable(CsvOptions(separator="§"))
+
+
+def test_empty_last_fields_do_not_cost_a_python_pass(ws, src, monkeypatch):
+    from mlops_desktop.data import csvcheck
+
+    def slow_pass(*args, **kwargs):
+        raise AssertionError("the plain-Python pass ran for a file the byte scan can check")
+
+    monkeypatch.setattr(csvcheck, "diagnose", slow_pass)
+    rows = "".join(f'{i},"a, ""quoted"" one",\n' if i % 3 else f"{i},x,{i}\n" for i in range(20_000))
+    result = ingest(ws, [str(src("e.csv", "a,b,c\n" + rows))], "e")
+    assert result.rows_stored == 20_000
