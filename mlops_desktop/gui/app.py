@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from mlops_desktop.errors import UsageError
 
@@ -87,7 +87,7 @@ def add_file_log(path: Path) -> logging.Handler | None:
     return handler
 
 
-def route_qt_messages() -> object:
+def route_qt_messages() -> Any:
     """Qt's own warnings go to the in-app log (and the log file), not to a terminal nobody watches."""
     from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
     ws = Workspace.open(getattr(args, "home", None))
     previous_qt_handler = route_qt_messages()
-    app = QApplication.instance() or QApplication([sys.argv[0], "-name", "mlops-desktop"])
+    app = cast(QApplication, QApplication.instance() or QApplication([sys.argv[0], "-name", "mlops-desktop"]))
     app.setApplicationName("MLOps Desktop")
     app.setDesktopFileName("mlops-desktop")
     ctx = make_context(ws)

@@ -115,8 +115,8 @@ class MetricPlot(QWidget):
                     self.plot_item.removeItem(state.raw_curve)
                 self.legend.removeItem(state.curve)
         for uuid, spec in wanted.items():
-            state = self.series.get(uuid)
-            if state is None:
+            existing = self.series.get(uuid)
+            if existing is None:
                 # Qt draws 1 px (cosmetic) lines several times faster than wider ones: keep wide pens for short series
                 width = 2 if spec.count < 2000 else 1
                 curve = pg.PlotDataItem(pen=pg.mkPen(spec.color, width=width), name=spec.label, connect="finite")
@@ -125,9 +125,9 @@ class MetricPlot(QWidget):
                 self.series[uuid] = _SeriesState(spec, curve)
                 curve.setVisible(uuid not in self.hidden)
             else:
-                if spec.count != state.spec.count:
-                    state.loaded_count = -1
-                state.spec = spec
+                if spec.count != existing.spec.count:
+                    existing.loaded_count = -1
+                existing.spec = spec
         # with many runs the in-plot legend would hide the curves: the panel's shared legend names them then
         self.legend.setVisible(len(self.series) <= INPLOT_LEGEND_MAX)
         self.request_data()

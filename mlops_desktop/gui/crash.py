@@ -25,7 +25,7 @@ class CrashHandler:
 
     def __init__(self, crash_dir: Path) -> None:
         self.crash_dir = crash_dir
-        self.on_exception: Callable[[BaseException], None] | None = None
+        self.on_exception: Callable[[BaseException], object] | None = None
         self._fault_file: IO[str] | None = None
         self._previous_hook = sys.excepthook
 

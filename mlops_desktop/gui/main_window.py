@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
@@ -178,15 +179,17 @@ class MainWindow(QMainWindow):
         """The area widget, created on first use (keeps start-up to the area actually shown)."""
         if area_id not in self.areas:
             cls = next(c for c in self.area_classes if c.area_id == area_id)
+            widget: QWidget
             try:
                 widget = cls(self.ctx)
             except Exception as exc:  # noqa: BLE001 - one broken area must not take the window down
                 note = self.ctx.notifications.exception(f"The {cls.title} area could not open", exc)
-                widget = QLabel(f"The {cls.title} area could not open:\n{note.message}\n\n"
-                                "Details are in the notifications and the log.")
-                widget.setTextFormat(Qt.TextFormat.PlainText)
-                widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                widget.setWordWrap(True)
+                label = QLabel(f"The {cls.title} area could not open:\n{note.message}\n\n"
+                               "Details are in the notifications and the log.")
+                label.setTextFormat(Qt.TextFormat.PlainText)
+                label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                label.setWordWrap(True)
+                widget = label
             holder = self.placeholders[area_id]
             index = self.stack.indexOf(holder)
             self.stack.removeWidget(holder)
@@ -237,8 +240,10 @@ class MainWindow(QMainWindow):
 
     def refresh_current(self) -> None:
         area_id = self.current_area_id()
-        if area_id and hasattr(self.areas.get(area_id), "refresh"):
-            self.areas[area_id].refresh()
+        widget = self.areas.get(area_id) if area_id else None
+        refresh = getattr(widget, "refresh", None)
+        if callable(refresh):
+            refresh()
 
     # -- palette ---------------------------------------------------------------------------------------------
     def palette_providers(self) -> list:
@@ -322,7 +327,7 @@ class MainWindow(QMainWindow):
 
     def set_theme(self, choice: str) -> None:
         self.ctx.settings.setValue("theme", choice)
-        theme.apply(QApplication.instance(), choice)
+        theme.apply(cast(QApplication, QApplication.instance()), choice)
         for i, cls in enumerate(self.area_classes):
             self.sidebar.item(i).setIcon(icon(cls.icon_name))
         for widget in self.areas.values():

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QListWidget, QListWidg
 class PaletteEntry:
     label: str
     kind: str            # "area" | "action" | "experiment" | "run"
-    callback: Callable[[], None]
+    callback: Callable[[], object]
     detail: str = ""
 
 

@@ -133,8 +133,10 @@ def load_series(store: Any, uuid: str, key: str, buckets: int, x_mode: str, lo: 
             if len(tail):
                 cache.put(uuid, key, len(full), full)
         else:
-            full = cache.get(uuid, key, count)
-            if full is None:
+            cached = cache.get(uuid, key, count)
+            if cached is not None:
+                full = cached
+            else:
                 full = store.metric_history(uuid, key)
                 cache.put(uuid, key, len(full) if live else (count if len(full) == count else -1), full)
         full = _sorted_by(full, x)

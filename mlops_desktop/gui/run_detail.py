@@ -263,7 +263,9 @@ class RunDetail(QWidget):
         self.tags.setItem(r, 1, _item("", editable=True))
         self._filling = False
         self.tabs.setCurrentIndex(2)
-        self.tags.editItem(self.tags.item(r, 0))
+        item = self.tags.item(r, 0)
+        if item is not None:
+            self.tags.editItem(item)
 
     def _remove_tag(self) -> None:
         row = self.tags.currentRow()

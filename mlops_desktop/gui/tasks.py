@@ -164,7 +164,7 @@ class TaskRunner(QObject):
         self._keep_ended = keep_ended
 
     def submit(self, fn: Callable[..., Any], *args: Any, title: str = "", key: str | None = None,
-               on_done: Callable[[Any], None] | None = None, on_error: Callable[[BaseException], None] | None = None,
+               on_done: Callable[[Any], object] | None = None, on_error: Callable[[BaseException], object] | None = None,
                pass_progress: bool = True, quiet: bool = False, owner: QObject | None = None,
                **kwargs: Any) -> Task:
         """Run ``fn(*args, progress=..., **kwargs)`` off the GUI thread.

@@ -51,9 +51,9 @@ class AppContext:
     # to its ``show_item(**kwargs)`` when it has one.
     navigate: Callable[..., None] = field(default=lambda area_id, **kw: None)
     # Commands an area offers to the command palette: (label, callback); areas append in their constructor.
-    actions: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    actions: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
 
-    def add_action(self, label: str, callback: Callable[[], None]) -> None:
+    def add_action(self, label: str, callback: Callable[[], object]) -> None:
         self.actions.append((label, callback))
 
 
@@ -81,7 +81,7 @@ def area_class_of(module: Any) -> type[AreaView] | None:
     if cls is not None:
         return cast("type[AreaView]", cls)
     found = [obj for obj in vars(module).values()
-             if isinstance(obj, type) and issubclass(obj, QWidget) and getattr(obj, "area_id", "")
+             if isinstance(obj, type) and issubclass(obj, QWidget) and bool(getattr(obj, "area_id", None))
              and obj.__module__ == module.__name__]
     # duck-typed areas (a QWidget with the same attributes and constructor) are typed as AreaView
     return cast("type[AreaView]", found[0]) if len(found) == 1 else None

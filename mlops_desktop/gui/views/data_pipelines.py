@@ -33,7 +33,7 @@ def _describe(ws: Any, folder: str, *, progress: Any) -> list[tuple[str, ...]]:
 
     project = load_project(Path(folder))
     known = {v.name for v in catalog.list_datasets(ws.db)}
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for step, refs in plan(project, None, known):
         latest = catalog.latest(ws.db, step.output)
         rows.append((step.qualified, "sql" if step.sql else f"python {step.python}", ", ".join(refs),

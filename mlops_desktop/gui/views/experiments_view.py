@@ -56,6 +56,8 @@ class ExperimentsView(AreaView):
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
+        self.tabs: QTabWidget
+        self._selection_timer: QTimer
         self.model = RunsTableModel(ctx, self)
         self._columns_chosen = self._load_columns()
         if self._columns_chosen is not None:
