@@ -197,11 +197,12 @@ def test_excel_sheet_with_contract_rejects_by_sheet_row(ws, tmp_path):
 
 
 def test_untyped_columns_that_start_like_dates_are_inferred(ws, src):
-    path = src("d.csv", "id,at,day,code,note\n1,2024-01-31 10:00:00,31.01.2024,AB-12,n/a\n"
-                        "2,2024-02-01 11:30:00,01.02.2024,CD-34,1/2 done\n")
+    path = src("d.csv", "id,at,day,compact,code,note\n1,2024-01-31 10:00:00,31.01.2024,20240131T101010,AB-12,n/a\n"
+                        "2,2024-02-01 11:30:00,01.02.2024,20240201T000000,CD-34,1/2 done\n")
     ingest(ws, [str(path)], "d")
     df = lake.open_dataset(ws, "d")
     assert df.schema["at"] == pl.Datetime("us") and df.schema["day"] == pl.Date
+    assert df.schema["compact"] == pl.Datetime("us")
     assert df.schema["code"] == pl.String and df.schema["note"] == pl.String
 
 
