@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_desktop.data import catalog
 from mlops_desktop.data.catalog import DatasetVersion, NewVersion
 from mlops_desktop.errors import UsageError
+from mlops_desktop.procs import pid_alive
 
 if TYPE_CHECKING:
     import polars as pl
@@ -50,18 +51,6 @@ def new_staging(ws: Workspace) -> Staging:
     return Staging(ws.paths.lake / STAGING / token, token)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _owner_pid(token: str) -> int | None:
     head = token.split("-", 1)[0]
     return int(head) if head.isdigit() else None
@@ -75,7 +64,7 @@ def sweep(ws: Workspace) -> list[Path]:
     if staging.is_dir():
         for entry in staging.iterdir():
             pid = _owner_pid(entry.name)
-            if pid is None or not _pid_alive(pid):
+            if pid is None or not pid_alive(pid):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
     if not lake.is_dir():
@@ -87,7 +76,7 @@ def sweep(ws: Workspace) -> list[Path]:
         for version_dir in dataset_dir.iterdir():
             rel = f"{dataset_dir.name}/{version_dir.name}"
             pid = _owner_pid(version_dir.name)
-            if rel in known or pid is None or _pid_alive(pid):
+            if rel in known or pid is None or pid_alive(pid):
                 continue
             # The owner is dead, so it can no longer commit: asking the catalog again now is authoritative
             # (it may have committed between our first read and its exit).

@@ -41,7 +41,7 @@ class StoreSink:
         run_uuid = info.pop("run")
         if self.store.db.query("SELECT 1 FROM runs WHERE uuid = ?", (run_uuid,)):
             # attaching to a run created by the job runner: it is now this process's
-            from mlops_desktop.tracking.sqlite_store import process_start_ticks
+            from mlops_desktop.procs import process_start_ticks
 
             pid = info.get("pid")
             self.store.db.write(lambda c: c.execute(

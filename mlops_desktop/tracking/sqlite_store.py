@@ -17,6 +17,7 @@ import numpy as np
 
 from mlops_desktop.errors import NotFoundError, UsageError
 from mlops_desktop.paths import WorkspacePaths
+from mlops_desktop.procs import pid_alive, process_start_ticks
 from mlops_desktop.store.db import Database
 from mlops_desktop.tracking import blobs
 from mlops_desktop.tracking.downsample import minmax_indices
@@ -55,15 +56,6 @@ def _param_num(text: str) -> float | None:
         return None
     return num if math.isfinite(num) else None
 
-
-def process_start_ticks(pid: int) -> int | None:
-    """Start time of a process in clock ticks since boot (Linux), to tell a live pid from a reused one."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-        return int(data[data.rindex(b")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 class SqliteTrackingStore(TrackingStore):
@@ -527,7 +519,7 @@ class SqliteTrackingStore(TrackingStore):
                              "AND pid IS NOT NULL", (host,))
         lost = []
         for run_uuid, pid, pid_start, heartbeat in rows:
-            alive = _pid_alive(pid) and (pid_start is None or process_start_ticks(pid) == pid_start)
+            alive = pid_alive(pid) and (pid_start is None or process_start_ticks(pid) == pid_start)
             if not alive:
                 lost.append((run_uuid, heartbeat))
         for run_uuid, heartbeat in lost:
@@ -541,21 +533,6 @@ class SqliteTrackingStore(TrackingStore):
         result = self.db.write(fn)
         self._own_writes += 1
         return result
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped by its parent) is dead for our purposes
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-        return data[data.rindex(b")") + 2:data.rindex(b")") + 3] != b"Z"
-    except (OSError, ValueError):
-        return True
 
 
 def _current_user() -> str:

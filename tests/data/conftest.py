@@ -6,15 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from mlops_desktop.workspace import Workspace
-
-
-@pytest.fixture
-def ws(tmp_path: Path):
-    workspace = Workspace.open(tmp_path / "ws")
-    yield workspace
-    workspace.close()
-
 
 @pytest.fixture
 def src(tmp_path: Path):

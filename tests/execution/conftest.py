@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from mlops_desktop.workspace import Workspace
-
 SSHD = "/usr/sbin/sshd"  # absolute: sshd re-execs itself and refuses a relative path
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -112,12 +110,6 @@ LogLevel VERBOSE
         proc.kill()
         proc.wait()
 
-
-@pytest.fixture
-def ws(tmp_path: Path):
-    workspace = Workspace.open(tmp_path / "ws")
-    yield workspace
-    workspace.close()
 
 
 @pytest.fixture

@@ -8,15 +8,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-from mlops_desktop.workspace import Workspace  # noqa: E402
-
-
-@pytest.fixture
-def ws(tmp_path):
-    workspace = Workspace.open(tmp_path / "ws")
-    yield workspace
-    workspace.close()
-
 
 @pytest.fixture
 def ctx(qapp, ws):

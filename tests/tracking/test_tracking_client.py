@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import run_python
+from tracking_helpers import run_python
 
 import mlops_desktop.tracking as mt
 from mlops_desktop.errors import UsageError

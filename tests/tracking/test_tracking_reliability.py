@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import run_python
+from tracking_helpers import run_python
 
 from mlops_desktop.errors import SchemaTooNewError, StoreCorruptError, StoreReadOnlyError
 from mlops_desktop.store.migrations import MIGRATIONS, migrate, schema_snapshot
