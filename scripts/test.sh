@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything the tests need and run the whole suite: lint, type check, pytest.
+# Install everything the tests need and run the whole suite: ruff, mypy (the whole package), pytest.
 #   bash scripts/test.sh [PYTEST ARGS...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -7,7 +7,7 @@ bash scripts/setup.sh test || exit 1
 export QT_QPA_PLATFORM=offscreen
 status=0
 echo "== ruff"; .venv/bin/ruff check mlops_desktop tests benchmarks || status=1
-echo "== mypy (core)"; .venv/bin/mypy || status=1
+echo "== mypy"; .venv/bin/mypy || status=1
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
 rc=$?
