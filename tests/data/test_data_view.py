@@ -17,16 +17,6 @@ pytestmark = pytest.mark.gui
 ROWS = 2_000_000
 
 
-@pytest.fixture
-def ctx(qapp, ws):
-    from mlops_desktop.gui import theme
-    from mlops_desktop.gui.app import make_context
-
-    theme.apply(qapp, "light")
-    context = make_context(ws)
-    yield context
-    assert context.tasks.shutdown(5000), "background tasks did not stop"
-
 
 @pytest.fixture
 def big(ws, tmp_path):

@@ -20,16 +20,6 @@ pytestmark = pytest.mark.gui
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture
-def ctx(qapp, ws):
-    from mlops_desktop.gui import theme
-    from mlops_desktop.gui.app import make_context
-
-    theme.apply(qapp, "light")
-    context = make_context(ws)
-    yield context
-    assert context.tasks.shutdown(10000), "background tasks did not stop"
-
 
 @pytest.fixture
 def hosts_view(ctx, qtbot):

@@ -1,4 +1,4 @@
-"""Fixtures for the desktop app tests: offscreen Qt, a fresh workspace per test, the app context, the main window."""
+"""Fixtures for the desktop app tests: offscreen Qt and the main window (ws and ctx come from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,6 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
-
-
-@pytest.fixture
-def ctx(qapp, ws):
-    from mlops_desktop.gui import theme
-    from mlops_desktop.gui.app import make_context
-
-    theme.apply(qapp, "light")
-    context = make_context(ws)
-    yield context
-    assert context.tasks.shutdown(5000), "background tasks did not stop"
-    if context.workspace is not ws:  # the test switched workspaces
-        context.workspace.close()
 
 
 @pytest.fixture

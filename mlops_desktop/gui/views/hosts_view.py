@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlops_desktop.execution.models import Host, Inventory
+from mlops_desktop.gui.row_model import RowTableModel
 from mlops_desktop.gui.views.base import AppContext, AreaView
 
 LIVE_INTERVAL_MS = 2000
@@ -50,26 +51,17 @@ def list_hosts(ws: Any, *, progress: Any) -> list[Host]:
     return HostRegistry(ws).list()
 
 
-class HostsModel(QAbstractTableModel):
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.hosts: list[Host] = []
+class HostsModel(RowTableModel):
+    columns = tuple(COLUMNS)
+
+    @property
+    def hosts(self) -> list[Host]:
+        return self.rows
 
     def set_hosts(self, hosts: list[Host]) -> None:
         self.beginResetModel()
-        self.hosts = hosts
+        self.rows = hosts
         self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.hosts)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
@@ -94,9 +86,9 @@ class HostsModel(QAbstractTableModel):
         if col == 6:
             return str(h.max_jobs)
         if col == 7:
-            from mlops_desktop.cli.output import fmt_time
+            from mlops_desktop.textfmt import fmt_time
 
-            return fmt_time(h.inventory_at) if h.inventory_at else "never"
+            return fmt_time(h.inventory_at, none="never")
         return None
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from mlops_desktop.execution.models import Job
+from mlops_desktop.gui.row_model import RowTableModel
 from mlops_desktop.gui.views.base import AppContext, AreaView
 
 TICK_MS = 500
@@ -86,32 +87,23 @@ def cancel_job(executor: Any, lock: threading.Lock, job_id: int, *, progress: An
         return executor.cancel(job_id)
 
 
-class JobsModel(QAbstractTableModel):
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.jobs: list[Job] = []
+class JobsModel(RowTableModel):
+    columns = tuple(COLUMNS)
+
+    @property
+    def jobs(self) -> list[Job]:
+        return self.rows
 
     def set_jobs(self, jobs: list[Job]) -> None:
         if [(j.id, j.state, j.exit_code, j.run_uuid, j.gpu_ids) for j in jobs] == \
-                [(j.id, j.state, j.exit_code, j.run_uuid, j.gpu_ids) for j in self.jobs]:
-            self.jobs = jobs  # same rows: only durations moved
+                [(j.id, j.state, j.exit_code, j.run_uuid, j.gpu_ids) for j in self.rows]:
+            self.rows = jobs  # same rows: only durations moved
             if jobs:
                 self.dataChanged.emit(self.index(0, 7), self.index(len(jobs) - 1, 7))
             return
         self.beginResetModel()
-        self.jobs = jobs
+        self.rows = jobs
         self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.jobs)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
