@@ -261,6 +261,10 @@ def _convert(col: pl.Expr, source: Any, rule: ColumnRule) -> pl.Expr:
             return col.map_batches(partial(iso_datetimes, fmt=rule.format), return_dtype=pl.Datetime("us"),
                                    is_elementwise=True)
         return col.str.to_datetime(rule.format, strict=False, time_unit="us", cache=False)  # values rarely repeat
+    if target.is_numeric():
+        # padded numbers (" 5", "5 ") are numbers: the CSV reader's own parser, which the typed fast path uses,
+        # accepts leading spaces, so both paths must agree on what a valid number is
+        return col.str.strip_chars(" \t").cast(target, strict=False)
     return col.cast(target, strict=False)
 
 
@@ -280,14 +284,39 @@ def iso_datetimes(values: pl.Series, fmt: str) -> pl.Series:
     def exact() -> pl.Series:
         return values.str.to_datetime(fmt, strict=False, time_unit="us", cache=False)
 
-    shape = (values.str.len_bytes() >= 19) & (values.str.slice(10, 1) == _ISO_SEPARATOR[fmt])
-    if values.dtype != pl.String or not shape.all():  # all() skips nulls
+    if values.dtype != pl.String:
+        return exact()
+    array = values.to_arrow(compat_level=pl.CompatLevel.oldest())
+    if not _iso_shaped(array, _ISO_SEPARATOR[fmt]):
         return exact()
     try:
-        parsed = values.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(pa.timestamp("us"))
+        parsed = array.cast(pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return exact()
     return pl.Series(values.name, parsed, dtype=pl.Datetime("us"))
+
+
+def _iso_shaped(array: Any, separator: str) -> bool:
+    """Every non-null value is at least 19 bytes long with ``separator`` at byte 10 (numpy over the Arrow buffers:
+    ~4x cheaper than the same test as polars string expressions)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(array, pa.ChunkedArray):
+        return all(_iso_shaped(chunk, separator) for chunk in array.chunks)
+    if len(array) == 0 or array.null_count == len(array):
+        return True
+    offset_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=offset_type)[array.offset: array.offset + len(array) + 1]
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    if array.null_count:
+        valid = ~array.is_null().to_numpy(zero_copy_only=False)
+        starts, lengths = starts[valid], lengths[valid]
+    if lengths.min() < 19:
+        return False
+    data = np.frombuffer(buffers[2], dtype=np.uint8)
+    return bool((data[starts + 10] == ord(separator)).all())
 
 
 def _bool_words() -> dict[str, bool]:

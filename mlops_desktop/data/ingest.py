@@ -104,7 +104,11 @@ def build_version(ws: Workspace, dataset: str, produce: Any, *, contract: Contra
     try:
         known = lake.link_parts(lake.version_dir(ws, base), staging) if base else {}
         writer = Writer(staging, contract or Contract(), base, ws, first_part=len(known))
-        per_file = produce(writer, tmpdir, progress)
+        try:
+            per_file = produce(writer, tmpdir, progress)
+            hashes = writer.part_hashes()
+        finally:
+            writer.close()
         progress.check()
         if writer.schema is None:
             raise UsageError("nothing to ingest")
@@ -115,7 +119,7 @@ def build_version(ws: Workspace, dataset: str, produce: Any, *, contract: Contra
                              hint="use --mode replace to start a new version with the new schema")
         _shutil_rmtree(tmpdir)
         progress.update(0.99, "hashing and committing")
-        content, total_bytes, _ = lake.finish_staging(staging, known)
+        content, total_bytes, _ = lake.finish_staging(staging, known | hashes)
         rows_in = sum(f["rows_in"] for f in per_file)
         stored = sum(f["rows_stored"] for f in per_file)
         rejected = sum(f["rows_rejected"] for f in per_file)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,9 @@ class Piece:
     line_kind: str  # "line" (text files) or "row"
     csv_names: list[str] | None = None
     est_rows: int | None = None  # for progress only
+    # CSV read straight from the file (UTF-8): the same scan with some columns parsed by the reader itself
+    typed_scan: Callable[[dict[str, Any]], pl.LazyFrame] | None = None
+    csv_read_options: dict[str, Any] | None = None  # what polars was given, to parse fetched lines the same way
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -159,12 +162,18 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path, typed: frozenset[str] 
     frame = pl.scan_csv(readable, infer_schema=False, row_index_name=LINE,
                         row_index_offset=2 if opts.has_header else 1, **common)
     schema = {n: pl.String for n in names}
+    typed_scan = None
+    if readable == path:
+        def typed_scan(types: dict[str, Any]) -> pl.LazyFrame:
+            # strict: a value the reader cannot parse fails the scan (the caller then reads the file as text)
+            return pl.scan_csv(readable, infer_schema=False, schema_overrides=types, row_index_name=LINE,
+                               row_index_offset=2 if opts.has_header else 1, **common)
     est_rows = None
     if head:
         per_row = len(head) / max(1, head.count(b"\n"))
         est_rows = int(readable.stat().st_size / per_row)
     return Piece(label=str(path), path=path, fmt="csv", frame=frame, schema=schema, inferred=inferred,
-                 line_kind="line", csv_names=names, est_rows=est_rows)
+                 line_kind="line", csv_names=names, est_rows=est_rows, typed_scan=typed_scan, csv_read_options=common)
 
 
 def _starts_like_dates(values: pl.Series) -> bool:

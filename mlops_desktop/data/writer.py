@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_desktop.data import lake
 from mlops_desktop.data.catalog import DatasetVersion
 from mlops_desktop.data.contract import (
+    CheckPlan,
     Contract,
     dtype_name,
     join_reasons,
@@ -55,6 +57,23 @@ class Writer:
         self.part = first_part
         self.first_part = first_part
         self.duplicates: dict[str, set[int]] | None = None
+        self._hashes: dict[Path, Future[str]] = {}
+        self._hasher: ThreadPoolExecutor | None = None
+
+    def _hash_later(self, path: Path) -> None:
+        """Hash a finished part on a thread, while the next work (fetching rejects, the next file) goes on."""
+        if self._hasher is None:
+            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-hash")
+        self._hashes[path] = self._hasher.submit(lake.sha256_file, path)
+
+    def part_hashes(self) -> dict[str, str]:
+        """Content hashes of the parts written, by path relative to the staging root (for ``finish_staging``)."""
+        return {p.relative_to(self.staging.root).as_posix(): f.result() for p, f in self._hashes.items()
+                if p.exists()}
+
+    def close(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True, cancel_futures=True)
 
     def _prepare(self, piece: Piece) -> None:
         import polars as pl
@@ -110,8 +129,6 @@ class Writer:
         self.columns = list(out)
 
     def write(self, piece: Piece, counts: Counts, progress: Progress, options: SourceOptions) -> None:
-        import polars as pl
-
         if self.effective is None:
             self._prepare(piece)
         assert self.effective is not None and self.schema is not None and self.columns is not None
@@ -120,30 +137,76 @@ class Writer:
             raise UsageError(f"{piece.label}: columns differ from the first file of this ingestion "
                              f"(expected {', '.join(self.columns)}; got {', '.join(plan.output_columns)})",
                              hint="ingest files with different columns into different datasets")
-        frame = piece.frame.with_columns(plan.raw_keep).with_columns(plan.typed)
-        ok = plan.ok
-        reason = plan.reason
+        part = f"{self.part:05d}-{self.staging.token}.parquet"
+        self.part += 1
+        good_path = self.staging.data / part
+        last = piece.csv_names[-1] if piece.csv_names else None
+        rejects = _Rejects(self.staging.rejects / part, last, self._reject_select(plan, piece))
+        native = self._native_types(piece)
+        written = None
+        if native:
+            written = self._write_typed(piece, plan, native, good_path, rejects, progress, options)
+            if written is None:  # a value the reader could not parse (or too many rejects): read it as text
+                self._hashes.pop(good_path, None)
+                good_path.unlink(missing_ok=True)
+                rejects.discard()
+                rejects = _Rejects(self.staging.rejects / part, last, self._reject_select(plan, piece))
+        if written is None:
+            written = self._write_text(piece, plan, good_path, rejects, progress, options)
+        n_good, n_bad = written
+        if piece.fmt == "csv" and piece.csv_names:
+            self._check_short_rows(piece, good_path, rejects.last_nulls, n_good + n_bad, options, progress)
+        if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
+            good_path.unlink()
+            self._hashes.pop(good_path, None)
+        elif good_path not in self._hashes:
+            self._hash_later(good_path)
+        counts.rows_in += n_good + n_bad
+        counts.stored += n_good
+        counts.rejected += n_bad
+
+    def _reject_select(self, plan: CheckPlan, piece: Piece) -> list[Any]:
+        """A rejected row as stored: its raw text, file, line and the reasons."""
+        import polars as pl
+
+        raw_names = {r: f"__raw_{r}" for r in plan.raw_columns}
+        kept = {e.meta.output_name() for e in plan.raw_keep}
+        return ([(pl.col(raw_names[c]) if raw_names[c] in kept else pl.col(c)).cast(pl.String).alias(c)
+                 for c in plan.raw_columns]
+                + [pl.lit(piece.label).alias(REJECT_FILE), pl.col(LINE).cast(pl.Int64).alias(REJECT_LINE),
+                   pl.col("__reason").alias(REJECT_REASON)])
+
+    def _good_select(self) -> list[Any]:
+        import polars as pl
+
+        assert self.schema is not None and self.columns is not None
+        return [pl.col(c).cast(self.schema[c]) if self.schema[c] is not None else pl.col(c) for c in self.columns]
+
+    def _checked(self, frame: pl.LazyFrame, plan: CheckPlan, dups: set[int]) -> tuple[pl.LazyFrame, Any, Any]:
+        """The frame with converted columns, and the ok / reason expressions including duplicate keys."""
+        import polars as pl
+
+        assert self.effective is not None
+        frame = frame.with_columns(plan.raw_keep).with_columns(plan.typed)
+        ok, reason = plan.ok, plan.reason
         keys = self.effective.unique_keys
         if keys:
-            dups = self._duplicate_lines(piece, frame, keys)
             is_dup = pl.col(LINE).is_in(pl.Series(sorted(dups), dtype=pl.Int64).implode()) if dups else pl.lit(False)
             ok = ok & ~is_dup
             reason = join_reasons([reason, pl.when(is_dup).then(pl.lit(
                 "duplicate value of unique key " + " / ".join("(" + ", ".join(k) + ")" for k in keys)))])
+        return frame, ok, reason
+
+    def _write_text(self, piece: Piece, plan: CheckPlan, good_path: Path, rejects: _Rejects, progress: Progress,
+                    options: SourceOptions) -> tuple[int, int]:
+        """Every column read as text and converted by the contract: bad rows are put aside batch by batch."""
+        import polars as pl
+
+        assert self.effective is not None
+        dups, seen_keys = self._duplicate_lines(piece, piece.frame, plan)
+        frame, ok, reason = self._checked(piece.frame, plan, dups)
         frame = frame.with_columns(ok.alias("__ok"))
-        part = f"{self.part:05d}-{self.staging.token}.parquet"
-        self.part += 1
-        good_path = self.staging.data / part
-        good_select = [pl.col(c).cast(self.schema[c]) if self.schema[c] is not None else pl.col(c)
-                       for c in self.columns]
-        raw_names = {r: f"__raw_{r}" for r in plan.raw_columns}
-        kept = {e.meta.output_name() for e in plan.raw_keep}
-        bad_select = ([(pl.col(raw_names[c]) if raw_names[c] in kept else pl.col(c)).cast(pl.String).alias(c)
-                       for c in plan.raw_columns]
-                      + [pl.lit(piece.label).alias(REJECT_FILE), pl.col(LINE).cast(pl.Int64).alias(REJECT_LINE),
-                         reason.alias(REJECT_REASON)])
-        last = piece.csv_names[-1] if piece.csv_names else None
-        rejects = _Rejects(self.staging.rejects / part, last, bad_select)
+        rejects.prepare = lambda df: df.with_columns(reason.alias("__reason"))
         seen = [0]
 
         def take_rejects(df: pl.DataFrame) -> pl.DataFrame:
@@ -162,7 +225,7 @@ class Writer:
             return df
 
         query = (frame.map_batches(take_rejects, schema=frame.collect_schema(), streamable=True)
-                 .filter(pl.col("__ok")).select(good_select))
+                 .filter(pl.col("__ok")).select(self._good_select()))
         try:
             _run_cancellable(lambda: query.sink_parquet(good_path, engine="streaming"), progress, piece, seen)
         except Cancelled:
@@ -172,10 +235,9 @@ class Writer:
                 raise Cancelled() from None
             raise UsageError(self._explain(piece, exc, options)) from None
         rejects.close()
+        self._commit_keys(seen_keys)
         n_good = _rows(good_path)
         n_bad = rejects.rows
-        if piece.fmt == "csv" and piece.csv_names:
-            self._check_short_rows(piece, good_path, rejects.last_nulls, n_good + n_bad, options, progress)
         if rejects.files:
             # Row index + header is the line number unless a record spans lines (CSV) or blank lines were
             # skipped (NDJSON); a newline count tells cheaply, and only then are the rejects' lines mapped exactly.
@@ -186,11 +248,116 @@ class Writer:
             elif piece.fmt == "ndjson" and _line_count(piece.path) != n_good + n_bad:
                 for bad_path in rejects.files:
                     _exact_ndjson_lines(bad_path, piece.path)
-        if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
-            good_path.unlink()
-        counts.rows_in += n_good + n_bad
-        counts.stored += n_good
-        counts.rejected += n_bad
+        return n_good, n_bad
+
+    def _native_types(self, piece: Piece) -> dict[str, Any]:
+        """Contract-typed numeric and boolean columns the CSV reader can parse itself (UTF-8 files only)."""
+        import polars as pl
+
+        from mlops_desktop.data.contract import parse_dtype
+
+        assert self.effective is not None
+        if piece.fmt != "csv" or piece.typed_scan is None:
+            return {}
+        out: dict[str, Any] = {}
+        for rule in self.effective.columns.values():
+            if rule.type and piece.schema.get(rule.name) == pl.String:
+                dtype = parse_dtype(rule.type)
+                if dtype.is_integer() or dtype == pl.Float64 or dtype == pl.Boolean:
+                    out[rule.name] = dtype
+        return out
+
+    def _write_typed(self, piece: Piece, text_plan: CheckPlan, native: dict[str, Any], good_path: Path,
+                     rejects: _Rejects, progress: Progress, options: SourceOptions) -> tuple[int, int] | None:
+        """The fast path for CSV: numbers and booleans parsed by the reader (strict), checks on typed values, and
+        only the line numbers of bad rows kept while reading; their raw text is fetched from the file afterwards
+        and checked again as text, so rejects and reasons are exactly those of the text path.
+
+        None when the reader meets a value it cannot parse, or more bad rows than one reject file holds: the
+        caller then reads the file as text (which rejects such values row by row).
+        """
+        import polars as pl
+
+        assert self.effective is not None and piece.typed_scan is not None
+        plan = plan_checks(self.effective, piece.schema | native, piece.label)
+        scan = piece.typed_scan(native)
+        try:
+            dups, seen_keys = self._duplicate_lines(piece, scan, plan)
+        except Cancelled:
+            raise
+        except Exception:
+            return None
+        frame, ok, _ = self._checked(scan, plan, dups)
+        frame = frame.with_columns(ok.alias("__ok"))
+        bad: list[pl.Series] = []
+        seen = [0, 0]
+
+        def take_lines(df: pl.DataFrame) -> pl.DataFrame:
+            if progress.cancelled:
+                raise Cancelled()
+            seen[0] += df.height
+            keep = df["__ok"]
+            if not keep.all():
+                lines = df[LINE].filter(~keep)
+                seen[1] += lines.len()
+                if seen[1] > _Rejects.FLUSH_ROWS:
+                    raise _TooManyRejects()
+                bad.append(lines)
+            return df
+
+        query = (frame.map_batches(take_lines, schema=frame.collect_schema(), streamable=True)
+                 .filter(pl.col("__ok")).select(self._good_select()))
+        try:
+            _run_cancellable(lambda: query.sink_parquet(good_path, engine="streaming"), progress, piece, seen)
+        except Cancelled:
+            raise
+        except Exception:
+            if progress.cancelled:
+                raise Cancelled() from None
+            return None
+        n_good = _rows(good_path)
+        self._hash_later(good_path)  # overlaps with fetching the rejected rows
+        lines = sorted(pl.concat(bad).cast(pl.Int64).to_list()) if bad else []
+        if lines:
+            progress.update(0.96, f"{Path(piece.label).name}: reading {len(lines):,} rejected rows")
+            recovered = self._fetch_rows(piece, options, lines, n_good + len(lines))
+            frame, ok, reason = self._checked(recovered.lazy(), text_plan, dups)
+            checked = frame.with_columns(ok.alias("__ok"), reason.alias("__reason")).collect()
+            if checked["__ok"].any():
+                return None  # the two readings disagree on a row: trust the text path
+            rejects.prepare = None
+            rejects.add(checked)
+            rejects.close()
+            if _BY_RECORD in recovered.columns:
+                for bad_path in rejects.files:
+                    _exact_lines(bad_path, piece, options)
+        self._commit_keys(seen_keys)
+        return n_good, len(lines)
+
+    def _fetch_rows(self, piece: Piece, options: SourceOptions, lines: list[int], records: int) -> pl.DataFrame:
+        """The raw text of the given rows (line numbers as the reader counted them) as all-string columns."""
+        import polars as pl
+
+        from mlops_desktop.data.csvlines import fetch_lines
+
+        assert piece.csv_names is not None and piece.csv_read_options is not None
+        opts = _csv_opts(piece, options)
+        header = 1 if opts.has_header else 0
+        got = fetch_lines(piece.path, lines)
+        read = {k: v for k, v in piece.csv_read_options.items() if k not in ("has_header", "new_columns")}
+        if got.total == records + header and len(got.text) == len(lines):
+            # no record spans lines and none was skipped: the reader's row number is the line number
+            data = b"\n".join(got.text[n] for n in lines) + b"\n"
+            try:
+                df = pl.read_csv(data, has_header=False, schema={n: pl.String for n in piece.csv_names}, **read)
+            except Exception:  # noqa: BLE001 - parsed below the slow way
+                df = None
+            if df is not None and df.height == len(lines):
+                return df.with_columns(pl.Series(LINE, lines, dtype=pl.Int64))
+        # a quoted newline or a skipped blank line: read the rows by record number (the text scan), then map lines
+        found = (piece.frame.filter(pl.col(LINE).is_in(pl.Series(lines, dtype=pl.Int64).implode()))
+                 .collect(engine="streaming"))
+        return found.with_columns(pl.col(LINE).cast(pl.Int64), pl.lit(True).alias(_BY_RECORD))
 
     def _explain(self, piece: Piece, exc: BaseException, options: SourceOptions) -> str:
         if piece.fmt == "csv" and piece.csv_names is not None:
@@ -236,10 +403,15 @@ class Writer:
         if problem:
             raise UsageError(problem)
 
-    def _duplicate_lines(self, piece: Piece, frame: pl.LazyFrame, keys: list[tuple[str, ...]]) -> set[int]:
-        """Lines of this piece whose key was already seen (earlier in the piece, an earlier piece, or the base)."""
+    def _duplicate_lines(self, piece: Piece, scan: pl.LazyFrame, plan: CheckPlan) -> tuple[set[int], Any]:
+        """Lines of this piece whose key was already seen (earlier in the piece, an earlier piece, or the base),
+        and the keys seen once this piece is stored (kept by ``_commit_keys`` only when it is)."""
         import polars as pl
 
+        assert self.effective is not None and self.schema is not None
+        keys = self.effective.unique_keys
+        if not keys:
+            return set(), None
         if self.duplicates is None:
             self.duplicates = {}
             self._seen: dict[tuple[str, ...], pl.DataFrame] = {}
@@ -248,11 +420,13 @@ class Writer:
                     prev = lake.scan(self.ws, self.base).select(list(key)).unique().collect()
                     self._seen[key] = prev
                 else:
-                    self._seen[key] = pl.DataFrame(schema={c: self.schema[c] for c in key})  # type: ignore[index]
+                    self._seen[key] = pl.DataFrame(schema={c: self.schema[c] for c in key})
+        frame = scan.with_columns(plan.raw_keep).with_columns(plan.typed)
         dup_lines: set[int] = set()
+        after: dict[tuple[str, ...], pl.DataFrame] = {}
         for key in keys:
             cols = list(key)
-            current = frame.select([pl.col(c).cast(self.schema[c]) for c in cols]  # type: ignore[index]
+            current = frame.select([pl.col(c).cast(self.schema[c]) for c in cols]
                                    + [pl.col(LINE).cast(pl.Int64)]).collect(engine="streaming")
             seen = self._seen[key]
             not_null = pl.all_horizontal([pl.col(c).is_not_null() for c in cols])
@@ -265,8 +439,12 @@ class Writer:
                 known_set = set()
             dups = current.filter(not_null & (~pl.col("__first") | pl.col(LINE).is_in(list(known_set))))[LINE]
             dup_lines |= set(dups.to_list())
-            self._seen[key] = pl.concat([seen, current.filter(not_null).select(cols)]).unique()
-        return dup_lines
+            after[key] = pl.concat([seen, current.filter(not_null).select(cols)]).unique()
+        return dup_lines, after
+
+    def _commit_keys(self, after: Any) -> None:
+        if after is not None:
+            self._seen.update(after)
 
 
 def _with_base_types(contract: Contract, types: dict[str, Any]) -> Contract:
@@ -308,6 +486,7 @@ class _Rejects:
         self.last_nulls = 0
         self.files: list[Path] = []
         self.lock = threading.Lock()
+        self.prepare: Any = None  # frame -> frame, before ``select`` (adds the reasons)
 
     def add(self, df: Any) -> None:
         import polars as pl
@@ -329,7 +508,10 @@ class _Rejects:
         if not self.pending:
             return
         path = self.path.with_name(f"{self.path.stem}-{len(self.files):04d}.parquet")
-        out = pl.concat(self.pending).select(self.select)
+        out = pl.concat(self.pending)
+        if self.prepare is not None:
+            out = self.prepare(out)
+        out = out.select(self.select)
         if self.last_column and self.last_column in out.columns:
             self.last_nulls += out[self.last_column].null_count()
         out.write_parquet(path)
@@ -339,6 +521,18 @@ class _Rejects:
     def close(self) -> None:
         with self.lock:
             self._flush()
+
+    def discard(self) -> None:
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        self.files, self.pending, self.pending_rows, self.rows, self.last_nulls = [], [], 0, 0, 0
+
+
+class _TooManyRejects(Exception):
+    """More bad rows than the typed path keeps line numbers for: the text path handles such files."""
+
+
+_BY_RECORD = "__by_record"
 
 
 def _run_cancellable(fn: Any, progress: Progress, piece: Piece, seen: list[int] | None = None) -> None:
