@@ -54,31 +54,34 @@ contract = load_contract_file(sys.argv[3])
 t = time.perf_counter()
 r = ingest(ws, [sys.argv[1]], "bench", contract=contract)
 print(json.dumps({"seconds": time.perf_counter() - t, "rows_in": r.rows_in, "rows_stored": r.rows_stored,
-                  "rows_rejected": r.rows_rejected}))
+                  "rows_rejected": r.rows_rejected, "output_mb": round(r.bytes / 1e6, 1)}))
 """
 
 RAW_POLARS = """
-import sys, time, json
+import os, sys, time, json
 import polars as pl
 t = time.perf_counter()
 pl.scan_csv(sys.argv[1]).sink_parquet(sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - t}))
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "output_mb": round(os.path.getsize(sys.argv[2]) / 1e6, 1)}))
 """
 
 RAW_POLARS_TYPED = """
-import sys, time, json
+import os, sys, time, json
 import polars as pl
 t = time.perf_counter()
 pl.scan_csv(sys.argv[1], try_parse_dates=True).sink_parquet(sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - t}))
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "output_mb": round(os.path.getsize(sys.argv[2]) / 1e6, 1)}))
 """
 
 PANDAS = """
-import sys, time, json
+import os, sys, time, json
 import pandas as pd
 t = time.perf_counter()
 pd.read_csv(sys.argv[1]).to_parquet(sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - t}))
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "output_mb": round(os.path.getsize(sys.argv[2]) / 1e6, 1)}))
 """
 
 
@@ -184,7 +187,7 @@ def main() -> int:
             r["rows_per_s"] = round(rows / r["seconds"])
             r["seconds"] = round(r["seconds"], 3)
             print(f"{name:>16}: {r['seconds']:7.2f}s  {r['mb_per_s']:7.1f} MB/s  {r['rows_per_s']:>10,} rows/s  "
-                  f"cpu {r['cpu_seconds']:6.2f}s  peak RSS {r['peak_rss_mb']} MB", file=sys.stderr)
+                  f"cpu {r['cpu_seconds']:6.2f}s  peak RSS {r['peak_rss_mb']} MB  output {r.get('output_mb')} MB", file=sys.stderr)
         ours = results["ours"]["mb_per_s"]
         summary = {"rows": rows, "csv_mb": round(size_mb, 1), "cpus": os.cpu_count(), "results": results,
                    "ratio_vs_raw_polars": round(ours / results["raw_polars"]["mb_per_s"], 3),

@@ -58,6 +58,7 @@ class Piece:
     # CSV read straight from the file (UTF-8): the same scan with some columns parsed by the reader itself
     typed_scan: Callable[[dict[str, Any]], pl.LazyFrame] | None = None
     csv_read_options: dict[str, Any] | None = None  # what polars was given, to parse fetched lines the same way
+    sample: pl.DataFrame | None = None  # the first rows, as read for type inference (text where not inferred)
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -143,6 +144,7 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path, typed: frozenset[str] 
                                   null_values=list(opts.null_values) or None, encoding="utf8")
     common["new_columns"] = names  # stripped header names (or column_N without a header)
     head = b""
+    sample = None
     try:
         head = _head_bytes(readable)
         sample = pl.read_csv(head, n_rows=10_000, infer_schema_length=10_000, **common)
@@ -159,6 +161,7 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path, typed: frozenset[str] 
                     inferred[name] = dated[name]
     except Exception:  # a malformed sample is reported by the full read with its exact line
         inferred = {}
+        sample = None
     frame = pl.scan_csv(readable, infer_schema=False, row_index_name=LINE,
                         row_index_offset=2 if opts.has_header else 1, **common)
     schema = {n: pl.String for n in names}
@@ -173,7 +176,8 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path, typed: frozenset[str] 
         per_row = len(head) / max(1, head.count(b"\n"))
         est_rows = int(readable.stat().st_size / per_row)
     return Piece(label=str(path), path=path, fmt="csv", frame=frame, schema=schema, inferred=inferred,
-                 line_kind="line", csv_names=names, est_rows=est_rows, typed_scan=typed_scan, csv_read_options=common)
+                 line_kind="line", csv_names=names, est_rows=est_rows, typed_scan=typed_scan, csv_read_options=common,
+                 sample=sample)
 
 
 def _starts_like_dates(values: pl.Series) -> bool:

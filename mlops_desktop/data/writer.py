@@ -99,7 +99,10 @@ class Writer:
         needs_format = [r.name for r in self.effective.columns.values()
                         if r.type in ("date", "datetime") and not r.format and piece.schema.get(r.name) == pl.String]
         sample = None
-        if needs_format:  # only then: for a pipeline step the sample means evaluating it
+        if needs_format and piece.sample is not None and all(piece.sample.schema.get(c) == pl.String
+                                                            for c in needs_format):
+            sample = piece.sample.select(needs_format).head(2000)  # the reader's sample, read already
+        elif needs_format:  # only then: for a pipeline step the sample means evaluating it
             try:
                 sample = piece.frame.select(needs_format).head(2000).collect()
             except Exception:  # a malformed start is reported by the full read, with its line

@@ -302,3 +302,21 @@ def test_bad_iso_datetime_is_rejected_with_its_text(ws, src):
     assert rejected["_reason"].to_list() == ["ts: '2024-01-01T25:00:00' is not a valid datetime",
                                              "ts: '2024-01-01 00:00:00' is not a valid datetime"]
     assert lake.open_dataset(ws, "t")["ts"][1].microsecond == 500_000
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "B", "", "ab", "7"])), max_size=20),
+       allowed=st.lists(st.one_of(st.none(), st.sampled_from(["a", "B", "", "x", "7", 7])), max_size=18),
+       as_int=st.booleans())
+def test_allowed_values_check_equals_is_in(values, allowed, as_int):
+    """The or-chain used for short allowed lists says exactly what ``is_in`` says, nulls included."""
+    from mlops_desktop.data.contract import _one_of
+
+    dtype = pl.Int64 if as_int else pl.String
+    series = pl.Series("v", values, dtype=pl.String).cast(dtype, strict=False)
+    expected = series.is_in(pl.Series([str(a) if a is not None else None for a in allowed]).cast(dtype, strict=False)
+                            .implode())
+    got = pl.DataFrame({"v": series}).select(
+        _one_of(pl.col("v"), [str(a) if a is not None else None for a in allowed], dtype).alias("r"))["r"]
+    assert got.fill_null(False).to_list() == expected.fill_null(False).to_list()
+    assert got.is_null().to_list() == series.is_null().to_list() or not allowed
