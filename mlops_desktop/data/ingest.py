@@ -61,7 +61,8 @@ def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOpti
             stat = path.stat()
             per_file.append({"path": str(path), "resolved": str(path.resolve()), "size": stat.st_size,
                              "mtime_ns": stat.st_mtime_ns, "rows_in": counts.rows_in,
-                             "rows_stored": counts.stored, "rows_rejected": counts.rejected})
+                             "rows_stored": counts.stored, "rows_rejected": counts.rejected,
+                             "blank_lines": counts.blank_lines})
         return per_file
 
     source = {"paths": [str(Path(p).resolve()) for p in files], "options": options.to_dict(),

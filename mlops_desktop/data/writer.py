@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 REJECT_FILE = "_source_file"
 REJECT_LINE = "_source_line"
 REJECT_REASON = "_reason"
+EMPTY_ROW = "empty row: every field is empty"
+_EMPTY = "__empty"
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Counts:
     rows_in: int = 0
     stored: int = 0
     rejected: int = 0
+    blank_lines: int = 0  # CSV lines with nothing on them: not rows, neither stored nor rejected
 
 
 class Writer:
@@ -157,8 +160,10 @@ class Writer:
         if written is None:
             written = self._write_text(piece, plan, good_path, rejects, progress, options)
         n_good, n_bad = written
+        blank = _drop_blank_lines(rejects.files, piece) if piece.fmt == "csv" and rejects.empty_rows else 0
+        n_bad -= blank
         if piece.fmt == "csv" and piece.csv_names:
-            self._check_short_rows(piece, good_path, rejects.last_nulls, n_good + n_bad, options, progress)
+            self._check_short_rows(piece, good_path, rejects.last_nulls, n_good + n_bad + blank, options, progress)
         if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
             good_path.unlink()
             self._hashes.pop(good_path, None)
@@ -167,6 +172,7 @@ class Writer:
         counts.rows_in += n_good + n_bad
         counts.stored += n_good
         counts.rejected += n_bad
+        counts.blank_lines += blank
 
     def _reject_select(self, plan: CheckPlan, piece: Piece) -> list[Any]:
         """A rejected row as stored: its raw text, file, line and the reasons."""
@@ -185,13 +191,20 @@ class Writer:
         assert self.schema is not None and self.columns is not None
         return [pl.col(c).cast(self.schema[c]) if self.schema[c] is not None else pl.col(c) for c in self.columns]
 
-    def _checked(self, frame: pl.LazyFrame, plan: CheckPlan, dups: set[int]) -> tuple[pl.LazyFrame, Any, Any]:
-        """The frame with converted columns, and the ok / reason expressions including duplicate keys."""
+    def _checked(self, frame: pl.LazyFrame, plan: CheckPlan, dups: set[int], piece: Piece) -> tuple[pl.LazyFrame, Any,
+                                                                                                      Any]:
+        """The frame with converted columns, and the ok / reason expressions including duplicate keys and, for
+        CSV, empty rows (polars reads a blank line as a row of nulls; it is never stored)."""
         import polars as pl
 
         assert self.effective is not None
-        frame = frame.with_columns(plan.raw_keep).with_columns(plan.typed)
         ok, reason = plan.ok, plan.reason
+        if piece.fmt == "csv" and plan.raw_columns:
+            frame = frame.with_columns(pl.all_horizontal([pl.col(c).is_null() for c in plan.raw_columns])
+                                       .alias(_EMPTY))
+            ok = ok & ~pl.col(_EMPTY)
+            reason = pl.when(pl.col(_EMPTY)).then(pl.lit(EMPTY_ROW)).otherwise(reason)
+        frame = frame.with_columns(plan.raw_keep).with_columns(plan.typed)
         keys = self.effective.unique_keys
         if keys:
             is_dup = pl.col(LINE).is_in(pl.Series(sorted(dups), dtype=pl.Int64).implode()) if dups else pl.lit(False)
@@ -207,7 +220,7 @@ class Writer:
 
         assert self.effective is not None
         dups, seen_keys = self._duplicate_lines(piece, piece.frame, plan)
-        frame, ok, reason = self._checked(piece.frame, plan, dups)
+        frame, ok, reason = self._checked(piece.frame, plan, dups, piece)
         frame = frame.with_columns(ok.alias("__ok"))
         rejects.prepare = lambda df: df.with_columns(reason.alias("__reason"))
         seen = [0]
@@ -290,7 +303,7 @@ class Writer:
             raise
         except Exception:
             return None
-        frame, ok, _ = self._checked(scan, plan, dups)
+        frame, ok, _ = self._checked(scan, plan, dups, piece)
         frame = frame.with_columns(ok.alias("__ok"))
         bad: list[pl.Series] = []
         seen = [0, 0]
@@ -324,7 +337,7 @@ class Writer:
         if lines:
             progress.update(0.96, f"{Path(piece.label).name}: reading {len(lines):,} rejected rows")
             recovered = self._fetch_rows(piece, options, lines, n_good + len(lines))
-            frame, ok, reason = self._checked(recovered.lazy(), text_plan, dups)
+            frame, ok, reason = self._checked(recovered.lazy(), text_plan, dups, piece)
             checked = frame.with_columns(ok.alias("__ok"), reason.alias("__reason")).collect()
             if checked["__ok"].any():
                 return None  # the two readings disagree on a row: trust the text path
@@ -490,6 +503,7 @@ class _Rejects:
         self.files: list[Path] = []
         self.lock = threading.Lock()
         self.prepare: Any = None  # frame -> frame, before ``select`` (adds the reasons)
+        self.empty_rows = 0
 
     def add(self, df: Any) -> None:
         import polars as pl
@@ -517,6 +531,7 @@ class _Rejects:
         out = out.select(self.select)
         if self.last_column and self.last_column in out.columns:
             self.last_nulls += out[self.last_column].null_count()
+        self.empty_rows += int((out[REJECT_REASON] == EMPTY_ROW).sum())
         out.write_parquet(path)
         self.files.append(path)
         self.pending, self.pending_rows = [], 0
@@ -529,6 +544,7 @@ class _Rejects:
         for path in self.files:
             path.unlink(missing_ok=True)
         self.files, self.pending, self.pending_rows, self.rows, self.last_nulls = [], [], 0, 0, 0
+        self.empty_rows = 0
 
 
 class _TooManyRejects(Exception):
@@ -614,6 +630,34 @@ def _line_count(path: Path) -> int:
             newlines += int(np.count_nonzero(np.frombuffer(chunk, dtype=np.uint8) == 10))
             last = chunk[-1:]
     return newlines + (0 if last in (b"\n", b"") else 1)
+
+
+def _drop_blank_lines(files: list[Path], piece: Piece) -> int:
+    """Remove rejected "empty rows" that are blank lines of the file (not rows at all); returns how many.
+
+    A line with separators only (",,,") is a row whose fields are all empty: it stays rejected.
+    """
+    import polars as pl
+
+    from mlops_desktop.data.csvlines import fetch_lines
+
+    dropped = 0
+    for path in files:
+        df = pl.read_parquet(path)
+        empty = df.filter(pl.col(REJECT_REASON) == EMPTY_ROW)
+        if empty.is_empty():
+            continue
+        lines = fetch_lines(piece.path, empty[REJECT_LINE].to_list()).text
+        blank = [n for n in empty[REJECT_LINE].to_list() if not lines.get(n, b"x").strip(b" \t\xef\xbb\xbf")]
+        if blank:
+            kept = df.filter(~((pl.col(REJECT_REASON) == EMPTY_ROW) & pl.col(REJECT_LINE).is_in(blank)))
+            dropped += df.height - kept.height
+            if kept.is_empty():
+                path.unlink()
+            else:
+                kept.write_parquet(path)
+    files[:] = [p for p in files if p.exists()]
+    return dropped
 
 
 def _exact_ndjson_lines(bad_path: Path, path: Path) -> None:

@@ -246,3 +246,36 @@ def test_rows_in_equals_stored_plus_rejected_for_generated_typed_csvs(monkeypatc
             shutil.rmtree(tmp, ignore_errors=True)
 
     check()
+
+
+@pytest.mark.parametrize("body", [
+    "id,price,qty,flag,code\n1,1,1,true,AB12\n\n2,-1,1,true,AB12\n\n\n3,2,-5,false,AB12\n",  # blank lines
+    "id,price,qty,flag,code\r\n1,1,1,true,AB12\r\n2,-1,1,true,AB12\r\n3,2,-5,false,AB12",  # CRLF, no final newline
+    "\ufeffid,price,qty,flag,code\n1,1,1,true,AB12\n2,-1,1,true,AB12\n3,2,-5,false,AB12\n\n\n",  # BOM, trailing blanks
+])
+def test_rejects_name_the_real_line_whatever_the_line_layout(ws, src, monkeypatch, body):
+    path = src("layout.csv", body.encode())
+    spy = Paths(monkeypatch)
+    fast, slow = _ingest_both(ws, path, monkeypatch)
+    assert spy.typed[0] is not None
+    assert (fast.rows_stored, fast.rows_rejected) == (slow.rows_stored, slow.rows_rejected) == (1, 2)
+    assert _outcome(ws, "fast") == _outcome(ws, "slow")
+    lines = body.lstrip("\ufeff").replace("\r\n", "\n").split("\n")
+    rej = _rejects(ws, "fast")
+    assert [lines[n - 1] for n in rej[REJECT_LINE].to_list()] == ["2,-1,1,true,AB12", "3,2,-5,false,AB12"]
+
+
+def test_blank_lines_are_not_rows_and_empty_rows_are_rejected(ws, src, monkeypatch):
+    body = "id,price,qty,flag,code\n1,1,1,true,AB12\n\n,,,,\n2,3,4,false,CD34\n\r\n\n"
+    path = src("blank.csv", body.encode())
+    fast, slow = _ingest_both(ws, path, monkeypatch)
+    for result in (fast, slow):
+        assert (result.rows_in, result.rows_stored, result.rows_rejected) == (3, 2, 1)
+        assert result.files[0]["blank_lines"] == 3
+    assert _outcome(ws, "fast") == _outcome(ws, "slow")
+    rej = _rejects(ws, "fast")
+    assert rej[REJECT_LINE].to_list() == [4] and rej[REJECT_REASON].to_list() == ["empty row: every field is empty"]
+    # without a contract a blank line used to be stored as a row of nulls
+    plain = ingest(ws, [str(path)], "plain")
+    assert (plain.rows_stored, plain.rows_rejected) == (2, 1)
+    assert lake.scan(ws, catalog.resolve(ws.db, "plain")).collect()["id"].to_list() == [1, 2]
