@@ -279,3 +279,31 @@ def test_blank_lines_are_not_rows_and_empty_rows_are_rejected(ws, src, monkeypat
     plain = ingest(ws, [str(path)], "plain")
     assert (plain.rows_stored, plain.rows_rejected) == (2, 1)
     assert lake.scan(ws, catalog.resolve(ws.db, "plain")).collect()["id"].to_list() == [1, 2]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lengths=st.lists(st.integers(0, 9000), min_size=1, max_size=40), seed=st.integers(0, 2**16),
+       trailing=st.booleans())
+def test_fetch_lines_across_many_windows(monkeypatch, lengths, seed, trailing):
+    """Lines longer than a window, lines ending exactly at a window edge, empty lines: all exact (4 KiB windows)."""
+    import random
+
+    from mlops_desktop.data import csvlines
+
+    monkeypatch.setattr(csvlines, "CHUNK", 4096)
+    rng = random.Random(seed)
+    lines = [bytes(rng.choice(b"abc,;") for _ in range(n)) for n in lengths]
+    data = b"\n".join(lines) + (b"\n" if trailing else b"")
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        path = tmp / "w.txt"
+        path.write_bytes(data)
+        expected = data.split(b"\n")
+        if expected[-1] == b"":
+            expected.pop()
+        wanted = sorted(rng.sample(range(1, len(expected) + 2), k=min(len(expected) + 1, 7)))
+        got = fetch_lines(path, wanted)
+        assert got.total == len(expected)
+        assert got.text == {n: expected[n - 1] for n in wanted if n <= len(expected)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
