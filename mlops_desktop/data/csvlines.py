@@ -94,7 +94,7 @@ def fetch_lines(path: Path, wanted: list[int]) -> Lines:
             if hi > lo:
                 nth = want[lo:hi] - newlines - 1  # each wanted line's newline, counted in this window
                 ends = _nth_newlines(words, cum, nth) + pos
-                starts = np.full(nth.shape, line_start, dtype=np.int64)
+                starts: Any = np.full(nth.shape, line_start, dtype=np.int64)
                 later = nth > 0
                 starts[later] = _nth_newlines(words, cum, nth[later] - 1) + 1 + pos
                 for line, begin, stop in zip(want[lo:hi].tolist(), starts.tolist(), ends.tolist(), strict=True):
