@@ -36,10 +36,18 @@ def _cpu() -> float:
 
 
 def main() -> int:
+    import tomllib
+
     import polars as pl
 
-    from mlops_desktop.data.contract import contract_from_dict, load_contract_file, merged_with_inferred, \
-        parse_dtype, plan_checks, with_detected_formats
+    from mlops_desktop.data.contract import (
+        contract_from_dict,
+        load_contract_file,
+        merged_with_inferred,
+        parse_dtype,
+        plan_checks,
+        with_detected_formats,
+    )
     from mlops_desktop.data.csvcheck import CsvOptions
     from mlops_desktop.data.sources import LINE, csv_piece
 
@@ -48,8 +56,6 @@ def main() -> int:
     parser.add_argument("--contract")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    import tomllib
-
     contract = (load_contract_file(args.contract) if args.contract
                 else contract_from_dict(tomllib.loads(CONTRACT), "benchmark contract"))
     work = Path(tempfile.mkdtemp(prefix="mlops-stages-"))
