@@ -133,6 +133,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             ("rows stored", result.rows_stored), ("rows rejected", result.rows_rejected),
             ("rows in version", result.row_count), ("bytes", result.bytes),
             ("content hash", result.content_hash[:16]), ("seconds", result.seconds)])
+        if result.blank_lines:
+            print(f"blank lines skipped: {result.blank_lines:,} (they are not rows)")
         for change in result.drift:
             print(f"schema drift: {change}")
         if result.rows_rejected:

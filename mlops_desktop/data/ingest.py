@@ -37,6 +37,7 @@ class IngestResult:
     drift: list[str]
     files: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    blank_lines: int = 0  # CSV lines with nothing on them: skipped, they are not rows
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -138,7 +139,8 @@ def build_version(ws: Workspace, dataset: str, produce: Any, *, contract: Contra
     return IngestResult(dataset=dataset, version=version.version, rows_in=rows_in, rows_stored=stored,
                         rows_rejected=rejected, row_count=version.row_count, bytes=version.bytes,
                         content_hash=version.content_hash, drift=drift, files=per_file,
-                        seconds=round(time.monotonic() - started, 3))
+                        seconds=round(time.monotonic() - started, 3),
+                        blank_lines=sum(f.get("blank_lines", 0) for f in per_file))
 
 
 def _shutil_rmtree(path: Path) -> None:

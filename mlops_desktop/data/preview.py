@@ -31,7 +31,12 @@ def preview(paths: list[str], options: SourceOptions | None = None, rows: int = 
     first = files[0]
     with tempfile.TemporaryDirectory(prefix="mlops-preview-") as tmp:
         piece = next(iter(pieces(first, options, Path(tmp))))
-        head = piece.frame.head(rows).collect()
+        frame = piece.frame
+        if piece.fmt == "csv":  # a blank line reads as a row of nulls; ingestion skips it, so does the preview
+            import polars as pl
+
+            frame = frame.filter(~pl.all_horizontal([pl.col(c).is_null() for c in piece.schema]))
+        head = frame.head(rows).collect()
     head = head.drop(LINE) if LINE in head.columns else head
     types = {c: dtype_name(piece.inferred.get(c, piece.schema[c])) for c in head.columns}
     return Preview(files=[str(f) for f in files], format=detect_format(first, options.format),

@@ -83,3 +83,13 @@ def test_data_cli_in_a_fresh_process(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["rows_stored"] == 2
+
+
+def test_ingest_reports_blank_lines_skipped(tmp_path, capsys):
+    home = str(tmp_path / "ws")
+    data = tmp_path / "b.csv"
+    data.write_text("id,name\n1,a\n\n2,b\n\n")
+    result = run_json(capsys, "--home", home, "data", "ingest", str(data), "--dataset", "b")
+    assert (result["rows_in"], result["rows_stored"], result["rows_rejected"], result["blank_lines"]) == (2, 2, 0, 2)
+    assert main(["--home", home, "data", "ingest", str(data), "--dataset", "b"]) == 0
+    assert "blank lines skipped: 2" in capsys.readouterr().out

@@ -88,7 +88,7 @@ def test_profile_tab_draws_a_histogram(view, ctx, qtbot):
 
 def test_ingest_dialog_preview_contract_progress_and_rejects(view, ctx, qtbot, tmp_path):
     data = tmp_path / "orders.csv"
-    data.write_text("order_id,amount\n1,10.5\n2,-3\n3,oops\n4,7\n")
+    data.write_text("order_id,amount\n1,10.5\n2,-3\n3,oops\n4,7\n\n")
     dialog = view.open_ingest([str(data)])
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: dialog.preview_model.rowCount() == 4, timeout=10_000)
@@ -98,7 +98,9 @@ def test_ingest_dialog_preview_contract_progress_and_rejects(view, ctx, qtbot, t
     dialog.start()
     qtbot.waitUntil(lambda: dialog.result is not None, timeout=15_000)
     assert (dialog.result.rows_in, dialog.result.rows_stored, dialog.result.rows_rejected) == (4, 2, 2)
-    assert "2 rejected" in dialog.status.text() and dialog.rejects_button.isVisible()
+    assert "2 rejected, 1 blank line skipped" in dialog.status.text() and dialog.rejects_button.isVisible()
+    if os.environ.get("MLOPS_SCREENSHOTS"):
+        dialog.grab().save(os.path.join(os.environ["MLOPS_SCREENSHOTS"], "ingest_done.png"))
     dialog._show_rejects()  # the main window's navigate is a no-op here; go to the tab ourselves
     view.show_item(dataset="orders@1", tab="rejects")
     qtbot.waitUntil(lambda: view.rejects.rows.rowCount() == 2, timeout=10_000)

@@ -243,8 +243,10 @@ class IngestDialog(QDialog):
         self.progress.setValue(1000)
         self.ingest_button.setEnabled(True)
         drift = f"; schema drift: {'; '.join(result.drift)}" if result.drift else ""
+        blank = (f", {result.blank_lines:,} blank line{'' if result.blank_lines == 1 else 's'} skipped"
+                 if result.blank_lines else "")
         self.status.setText(f"stored {result.dataset}@{result.version}: {result.rows_in:,} rows in, "
-                            f"{result.rows_stored:,} stored, {result.rows_rejected:,} rejected{drift}")
+                            f"{result.rows_stored:,} stored, {result.rows_rejected:,} rejected{blank}{drift}")
         self.rejects_button.setVisible(result.rows_rejected > 0)
         self.cancel_button.setText("Close")
         self.ingested.emit(result)
