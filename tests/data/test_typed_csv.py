@@ -307,3 +307,23 @@ def test_fetch_lines_across_many_windows(monkeypatch, lengths, seed, trailing):
         assert got.text == {n: expected[n - 1] for n in wanted if n <= len(expected)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_tsv_without_header_with_null_words_agrees_with_the_text_path(ws, src, monkeypatch):
+    from mlops_desktop.data.csvcheck import CsvOptions
+    from mlops_desktop.data.sources import SourceOptions
+
+    path = src("n.tsv", "1\t2.5\tNA\n2\t-1\tx\nNA\t3\t\"q\tq\"\n4\tNA\tz\n")
+    options = SourceOptions(csv=CsvOptions(has_header=False, null_values=("NA",)))
+    contract = contract_from_dict({"columns": {"column_1": {"type": "int64", "nullable": False},
+                                               "column_2": {"type": "float64", "min": 0}}}, "tsv")
+    spy = Paths(monkeypatch)
+    fast = ingest(ws, [str(path)], "fast", contract=contract, options=options)
+    assert spy.typed and spy.typed[0] is not None
+    with monkeypatch.context() as m:
+        m.setattr(Writer, "_native_types", lambda self, piece: {})
+        slow = ingest(ws, [str(path)], "slow", contract=contract, options=options)
+    assert (fast.rows_stored, fast.rows_rejected) == (slow.rows_stored, slow.rows_rejected) == (2, 2)
+    assert _outcome(ws, "fast") == _outcome(ws, "slow")
+    rej = _rejects(ws, "fast")
+    assert rej[REJECT_LINE].to_list() == [2, 3] and rej["column_3"].to_list() == ["x", "q\tq"]
