@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--null", action="append", default=[], metavar="TEXT", help="CSV text meaning null (repeatable)")
     p.add_argument("--table", help="table to read from a SQLite database")
     p.add_argument("--sheet", help="sheet to read from an Excel workbook (default: the first)")
+    p.add_argument("--partition-by", metavar="COL[,COL]",
+                   help="one folder per value of these columns (an append keeps the base's partitioning)")
     p.add_argument("--project", metavar="DIR", help="project directory holding mlops.toml (default: current dir)")
 
     p = command(data_sub, "watch", cmd_watch, "watch a folder: ingest new or changed files into a dataset (append)")
@@ -106,12 +108,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from mlops_desktop.data.sources import SourceOptions
 
     contract = None
+    partition_by = [c for c in args.partition_by.split(",") if c.strip()] if args.partition_by else None
+    project = None if args.contract and partition_by else find_project(args.project, required=bool(args.project))
     if args.contract:
         contract = load_contract_file(args.contract)
-    else:
-        project = find_project(args.project, required=bool(args.project))
-        if project is not None:
-            contract = project.contracts.get(args.dataset)
+    elif project is not None:
+        contract = project.contracts.get(args.dataset)
+    if partition_by is None and project is not None and args.mode == "replace":
+        partition_by = project.partitions.get(args.dataset)
     separator = args.delimiter if args.delimiter is not None else ("\t" if args.format == "tsv" else ",")
     if separator == "\\t":
         separator = "\t"
@@ -122,7 +126,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
         try:
             result = ingest(ws, args.paths, args.dataset, options=options, contract=contract, mode=args.mode,
-                            progress=progress)
+                            progress=progress, partition_by=partition_by)
         finally:
             display.done()
     if args.json:

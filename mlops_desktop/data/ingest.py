@@ -44,8 +44,13 @@ class IngestResult:
 
 
 def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOptions | None = None,
-           contract: Contract | None = None, mode: str = "replace", progress: Progress | None = None) -> IngestResult:
-    """Ingest files (paths, globs, directories) into a new version of ``dataset``; nothing is stored on failure."""
+           contract: Contract | None = None, mode: str = "replace", progress: Progress | None = None,
+           partition_by: list[str] | None = None) -> IngestResult:
+    """Ingest files (paths, globs, directories) into a new version of ``dataset``; nothing is stored on failure.
+
+    ``partition_by`` writes one folder per value of those columns (``col=value/``); an append keeps the
+    partitioning of the version it appends to.
+    """
     if mode not in ("replace", "append"):
         raise UsageError(f"unknown mode {mode!r}", hint="use append or replace")
     options = options or SourceOptions()
@@ -69,12 +74,12 @@ def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOpti
     source = {"paths": [str(Path(p).resolve()) for p in files], "options": options.to_dict(),
               "contract": contract.to_dict() if contract and not contract.is_empty() else None}
     return build_version(ws, dataset, produce, contract=contract, mode=mode, source=source, progress=progress,
-                         options=options)
+                         options=options, partition_by=partition_by)
 
 
 def derive(ws: Workspace, dataset: str, frame: pl.LazyFrame, *, label: str, parent_ids: list[int],
            step: str, fingerprint: str, source: dict[str, Any], contract: Contract | None = None,
-           progress: Progress | None = None) -> IngestResult:
+           progress: Progress | None = None, partition_by: list[str] | None = None) -> IngestResult:
     """Store a computed frame (a pipeline step's output) as a new version, through the same contract checks."""
     schema = dict(frame.collect_schema())
 
@@ -87,25 +92,29 @@ def derive(ws: Workspace, dataset: str, frame: pl.LazyFrame, *, label: str, pare
                  "rows_rejected": counts.rejected}]
 
     return build_version(ws, dataset, produce, contract=contract, mode="derive", source=source, progress=progress,
-                         options=SourceOptions(), parent_ids=parent_ids, step=step, fingerprint=fingerprint)
+                         options=SourceOptions(), parent_ids=parent_ids, step=step, fingerprint=fingerprint,
+                         partition_by=partition_by)
 
 
 def build_version(ws: Workspace, dataset: str, produce: Any, *, contract: Contract | None, mode: str,
                   source: dict[str, Any], progress: Progress | None, options: SourceOptions,
                   parent_ids: list[int] | None = None, step: str | None = None,
-                  fingerprint: str | None = None) -> IngestResult:
+                  fingerprint: str | None = None, partition_by: list[str] | None = None) -> IngestResult:
     """Stage, fill (``produce``), check, hash and atomically commit one version; discard everything on failure."""
     started = time.monotonic()
     catalog.check_name(dataset)
     progress = progress or Progress()
     previous = catalog.latest(ws.db, dataset)
     base = previous if mode == "append" else None
+    partitions = _partitioning(base, partition_by)
+    if partitions:
+        source = source | {"partition_by": list(partitions)}
     staging = lake.new_staging(ws)
     tmpdir = staging.root / "tmp"
     tmpdir.mkdir()
     try:
         known = lake.link_parts(lake.version_dir(ws, base), staging) if base else {}
-        writer = Writer(staging, contract or Contract(), base, ws, first_part=len(known))
+        writer = Writer(staging, contract or Contract(), base, ws, first_part=len(known), partition_by=partitions)
         try:
             per_file = produce(writer, tmpdir, progress)
             hashes = writer.part_hashes()
@@ -141,6 +150,21 @@ def build_version(ws: Workspace, dataset: str, produce: Any, *, contract: Contra
                         content_hash=version.content_hash, drift=drift, files=per_file,
                         seconds=round(time.monotonic() - started, 3),
                         blank_lines=sum(f.get("blank_lines", 0) for f in per_file))
+
+
+def _partitioning(base: Any, requested: list[str] | None) -> tuple[str, ...]:
+    """The partition columns of a new version: as asked, or for an append those of the base (which must agree)."""
+    asked = tuple(dict.fromkeys(c.strip() for c in requested or [] if c.strip()))
+    if base is None:
+        return asked
+    existing = tuple(base.source.get("partition_by") or ())
+    if requested is not None and asked != existing:
+        def say(cols: tuple[str, ...]) -> str:
+            return "partitioned by " + ", ".join(cols) if cols else "not partitioned"
+
+        raise UsageError(f"cannot append to {base.ref}: it is {say(existing)}, the new rows would be {say(asked)}",
+                         hint="leave out --partition-by to keep the base's partitioning, or use --mode replace")
+    return existing
 
 
 def _shutil_rmtree(path: Path) -> None:

@@ -187,7 +187,8 @@ def scan(ws: Workspace, version: DatasetVersion) -> pl.LazyFrame:
     files = data_files(ws, version)
     if not files:
         return pl.LazyFrame(schema={k: _dtype(v) for k, v in version.schema.items()})
-    return pl.scan_parquet([str(f) for f in files])
+    # the key columns of a partitioned version are in its files: no hive inference from col=value folders
+    return pl.scan_parquet([str(f) for f in files], hive_partitioning=False)
 
 
 def read_page(ws: Workspace, version: DatasetVersion, offset: int, limit: int) -> pl.DataFrame:

@@ -147,6 +147,8 @@ def _fingerprint(project: Project, step: Step, versions: list[catalog.DatasetVer
         spec["python"] = [file, func, hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None]
     contract = project.contracts.get(step.output)
     spec["contract"] = contract.to_dict() if contract else None
+    if project.partitions.get(step.output):  # only when set: fingerprints of unpartitioned outputs stay as they were
+        spec["partition_by"] = project.partitions[step.output]
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -165,7 +167,8 @@ def _run_step(ws: Workspace, project: Project, step: Step, refs: list[str], forc
               "inputs": [v.ref for v in versions], "project": str(project.root)}
     result = derive(ws, step.output, frame, label=f"step {step.qualified}", parent_ids=[v.id for v in versions],
                     step=step.qualified, fingerprint=fingerprint, source=source,
-                    contract=project.contracts.get(step.output), progress=progress)
+                    contract=project.contracts.get(step.output), progress=progress,
+                    partition_by=project.partitions.get(step.output))
     return StepOutcome(step.qualified, step.output, "built", version=result.version, rows_stored=result.rows_stored,
                        rows_rejected=result.rows_rejected, message=f"{result.rows_stored} rows")
 

@@ -34,6 +34,7 @@ class Project:
     root: Path
     config: dict[str, Any]
     contracts: dict[str, Contract] = field(default_factory=dict)
+    partitions: dict[str, list[str]] = field(default_factory=dict)  # [datasets.NAME] partition_by = [...]
     pipelines: dict[str, list[Step]] = field(default_factory=dict)
 
     @property
@@ -70,6 +71,12 @@ def load_project(root: Path) -> Project:
     for name, spec in datasets.items():
         if isinstance(spec, dict) and "contract" in spec:
             project.contracts[name] = contract_from_dict(spec["contract"], f"{path} [datasets.{name}.contract]")
+        if isinstance(spec, dict) and "partition_by" in spec:
+            cols = spec["partition_by"]
+            cols = [cols] if isinstance(cols, str) else cols
+            if not isinstance(cols, list) or not cols or not all(isinstance(c, str) and c for c in cols):
+                raise UsageError(f"{path}: [datasets.{name}] partition_by must be a column name or a list of them")
+            project.partitions[name] = cols
     pipelines = raw.get("pipelines", {})
     if not isinstance(pipelines, dict):
         raise UsageError(f"{path}: [pipelines] must be a table")

@@ -49,8 +49,10 @@ class Writer:
     """Writes pieces into one staging directory with a single effective contract (fixed by the first piece)."""
 
     def __init__(self, staging: lake.Staging, contract: Contract, base: DatasetVersion | None, ws: Workspace,
-                 first_part: int = 0) -> None:
+                 first_part: int = 0, partition_by: tuple[str, ...] = ()) -> None:
         self.staging = staging
+        self.partition_by = partition_by
+        self._partitions: set[tuple[Any, ...]] = set()
         self.contract = contract
         self.base = base
         self.ws = ws
@@ -133,6 +135,22 @@ class Writer:
             out = {n: (base_types.get(n) or t) for n, t in out.items()}  # type: ignore[assignment]
         self.schema = dict(out)
         self.columns = list(out)
+        self._check_partition_columns()
+
+    def _check_partition_columns(self) -> None:
+        import polars as pl
+
+        assert self.schema is not None
+        for name in self.partition_by:
+            if name not in self.schema:
+                raise UsageError(f"cannot partition by {name!r}: no such column",
+                                 hint="columns: " + ", ".join(self.schema))
+            dtype = self.schema[name]
+            if dtype is not None and not (dtype == pl.String or dtype == pl.Boolean or dtype == pl.Date
+                                          or dtype.is_integer()):
+                raise UsageError(f"cannot partition by {name!r}: it is {dtype_name(dtype)}",
+                                 hint="partition by a text, integer, boolean or date column (derive a date or "
+                                      "a bucket from a timestamp or a number first)")
 
     def write(self, piece: Piece, counts: Counts, progress: Progress, options: SourceOptions) -> None:
         if self.effective is None:
@@ -145,30 +163,34 @@ class Writer:
                              hint="ingest files with different columns into different datasets")
         part = f"{self.part:05d}-{self.staging.token}.parquet"
         self.part += 1
-        good_path = self.staging.data / part
+        output = _Output(self.staging.data, part, self.partition_by, self._partitions)
         last = piece.csv_names[-1] if piece.csv_names else None
         rejects = _Rejects(self.staging.rejects / part, last, self._reject_select(plan, piece))
         native = self._native_types(piece)
         written = None
         if native:
-            written = self._write_typed(piece, plan, native, good_path, rejects, progress, options)
+            written = self._write_typed(piece, plan, native, output, rejects, progress, options)
             if written is None:  # a value the reader could not parse (or too many rejects): read it as text
-                self._hashes.pop(good_path, None)
-                good_path.unlink(missing_ok=True)
+                for path in output.files:
+                    self._hashes.pop(path, None)
+                output.discard()
                 rejects.discard()
                 rejects = _Rejects(self.staging.rejects / part, last, self._reject_select(plan, piece))
         if written is None:
-            written = self._write_text(piece, plan, good_path, rejects, progress, options)
+            written = self._write_text(piece, plan, output, rejects, progress, options)
+        output.commit()
         n_good, n_bad = written
         blank = _drop_blank_lines(rejects.files, piece) if piece.fmt == "csv" and rejects.empty_rows else 0
         n_bad -= blank
         if piece.fmt == "csv" and piece.csv_names:
-            self._check_short_rows(piece, good_path, rejects.last_nulls, n_good + n_bad + blank, options, progress)
+            self._check_short_rows(piece, output, rejects.last_nulls, n_good + n_bad + blank, options, progress)
         if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
-            good_path.unlink()
-            self._hashes.pop(good_path, None)
-        elif good_path not in self._hashes:
-            self._hash_later(good_path)
+            for path in output.files:
+                self._hashes.pop(path, None)
+            output.discard()
+        for path in output.files:
+            if path not in self._hashes:
+                self._hash_later(path)
         counts.rows_in += n_good + n_bad
         counts.stored += n_good
         counts.rejected += n_bad
@@ -213,7 +235,7 @@ class Writer:
                 "duplicate value of unique key " + " / ".join("(" + ", ".join(k) + ")" for k in keys)))])
         return frame, ok, reason
 
-    def _write_text(self, piece: Piece, plan: CheckPlan, good_path: Path, rejects: _Rejects, progress: Progress,
+    def _write_text(self, piece: Piece, plan: CheckPlan, output: _Output, rejects: _Rejects, progress: Progress,
                     options: SourceOptions) -> tuple[int, int]:
         """Every column read as text and converted by the contract: bad rows are put aside batch by batch."""
         import polars as pl
@@ -236,6 +258,7 @@ class Writer:
                 raise Cancelled()
             seen[0] += df.height
             keep = df["__ok"]
+            output.note_keys(df, keep)
             if not keep.all():
                 rejects.add(df.filter(~keep))
             return df
@@ -243,8 +266,8 @@ class Writer:
         query = (frame.map_batches(take_rejects, schema=frame.collect_schema(), streamable=True)
                  .filter(pl.col("__ok")).select(self._good_select()))
         try:
-            _run_cancellable(lambda: query.sink_parquet(good_path, engine="streaming"), progress, piece, seen)
-        except Cancelled:
+            _run_cancellable(lambda: output.sink(query), progress, piece, seen)
+        except (Cancelled, UsageError):
             raise
         except Exception as exc:
             if progress.cancelled:
@@ -252,7 +275,7 @@ class Writer:
             raise UsageError(self._explain(piece, exc, options)) from None
         rejects.close()
         self._commit_keys(seen_keys)
-        n_good = _rows(good_path)
+        n_good = output.rows()
         n_bad = rejects.rows
         if rejects.files:
             # Row index + header is the line number unless a record spans lines (CSV) or blank lines were
@@ -283,7 +306,7 @@ class Writer:
                     out[rule.name] = dtype
         return out
 
-    def _write_typed(self, piece: Piece, text_plan: CheckPlan, native: dict[str, Any], good_path: Path,
+    def _write_typed(self, piece: Piece, text_plan: CheckPlan, native: dict[str, Any], output: _Output,
                      rejects: _Rejects, progress: Progress, options: SourceOptions) -> tuple[int, int] | None:
         """The fast path for CSV: numbers and booleans parsed by the reader (strict), checks on typed values, and
         only the line numbers of bad rows kept while reading; their raw text is fetched from the file afterwards
@@ -313,6 +336,7 @@ class Writer:
                 raise Cancelled()
             seen[0] += df.height
             keep = df["__ok"]
+            output.note_keys(df, keep)
             if not keep.all():
                 lines = df[LINE].filter(~keep)
                 seen[1] += lines.len()
@@ -324,15 +348,16 @@ class Writer:
         query = (frame.map_batches(take_lines, schema=frame.collect_schema(), streamable=True)
                  .filter(pl.col("__ok")).select(self._good_select()))
         try:
-            _run_cancellable(lambda: query.sink_parquet(good_path, engine="streaming"), progress, piece, seen)
-        except Cancelled:
+            _run_cancellable(lambda: output.sink(query), progress, piece, seen)
+        except (Cancelled, UsageError):
             raise
         except Exception:
             if progress.cancelled:
                 raise Cancelled() from None
             return None
-        n_good = _rows(good_path)
-        self._hash_later(good_path)  # overlaps with fetching the rejected rows
+        n_good = output.rows()
+        for path in output.files:
+            self._hash_later(path)  # overlaps with fetching the rejected rows
         lines = sorted(pl.concat(bad).cast(pl.Int64).to_list()) if bad else []
         if lines:
             progress.update(0.96, f"{Path(piece.label).name}: reading {len(lines):,} rejected rows")
@@ -392,7 +417,7 @@ class Writer:
             return f"evaluation failed: {_first(exc)}"
         return f"{piece.label}: cannot read {piece.fmt}: {_first(exc)}"
 
-    def _check_short_rows(self, piece: Piece, good: Path, reject_nulls: int, n: int, options: SourceOptions,
+    def _check_short_rows(self, piece: Piece, output: _Output, reject_nulls: int, n: int, options: SourceOptions,
                           progress: Progress) -> None:
         """polars pads rows with too few fields with nulls; when the last column has nulls, look for such rows
         (a numpy byte scan of the file, not a Python loop per row)."""
@@ -400,8 +425,8 @@ class Writer:
         if last is None or n == 0:
             return
         nulls = reject_nulls
-        if good.exists() and last in (self.columns or []):
-            nulls += _null_count(good, last)
+        if last in (self.columns or []):
+            nulls += sum(_null_count(path, last) for path in output.files if path.exists())
         if not nulls:
             return
         from mlops_desktop.data import csvscan
@@ -545,6 +570,86 @@ class _Rejects:
             path.unlink(missing_ok=True)
         self.files, self.pending, self.pending_rows, self.rows, self.last_nulls = [], [], 0, 0, 0
         self.empty_rows = 0
+
+
+MAX_PARTITIONS = 1000
+
+
+class _Output:
+    """Where one piece's good rows go: one Parquet file, or with ``partition_by`` one file per key in
+    ``col=value/`` folders (the key columns stay in the files, so every file reads alone)."""
+
+    def __init__(self, data: Path, name: str, partition_by: tuple[str, ...], seen: set[tuple[Any, ...]]) -> None:
+        self.data = data
+        self.name = name
+        self.partition_by = partition_by
+        self.files: list[Path] = []
+        self.seen = seen  # keys of the whole version so far (earlier pieces included)
+        self.keys: set[tuple[Any, ...]] = set()
+        self.lock = threading.Lock()
+
+    def note_keys(self, df: Any, keep: Any) -> None:
+        """Called for every batch: stop at once when the version would get more than MAX_PARTITIONS folders."""
+        if not self.partition_by:
+            return
+        keys = df.select(self.partition_by).filter(keep).unique().rows()
+        with self.lock:
+            self.keys.update(keys)
+            if len(self.keys | self.seen) > MAX_PARTITIONS:
+                raise UsageError(
+                    f"partitioning by {', '.join(self.partition_by)} would make more than {MAX_PARTITIONS:,} "
+                    "partitions", hint="partition by a column with fewer distinct values (a month, a region)")
+
+    def sink(self, query: Any) -> None:
+        import polars as pl
+
+        if not self.partition_by:
+            path = self.data / self.name
+            self.files = [path]
+            query.sink_parquet(path, engine="streaming")
+            return
+        stem = self.name.removesuffix(".parquet")
+
+        def file_path(args: Any) -> str:
+            keys = args.partition_keys.row(0, named=True)
+            rel = "/".join(f"{k}={partition_segment(v)}" for k, v in keys.items())
+            rel += f"/{stem}-{args.index_in_partition:04d}.parquet"
+            with self.lock:
+                self.files.append(self.data / rel)
+            return rel
+
+        query.sink_parquet(pl.PartitionBy(self.data, key=list(self.partition_by), include_key=True,
+                                          file_path_provider=file_path), mkdir=True, engine="streaming")
+        self.files.sort()
+
+    def rows(self) -> int:
+        return sum(_rows(path) for path in self.files)
+
+    def commit(self) -> None:
+        self.seen |= self.keys
+
+    def discard(self) -> None:
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        self.files = []
+        self.keys = set()
+
+
+def partition_segment(value: Any) -> str:
+    """A key value as a folder name, one-to-one: percent-encoded except letters, digits, "-" and "." ("a/b" ->
+    "a%2Fb"), null as __null__ (no encoded value holds "_"), and a long value cut and completed with "~" and a
+    hash (no encoded value holds "~")."""
+    import datetime
+    import hashlib
+    from urllib.parse import quote
+
+    if value is None:
+        return "__null__"
+    text = value.isoformat() if isinstance(value, datetime.date) else str(value)
+    safe = quote(text, safe="-.").replace("_", "%5F").replace("~", "%7E")
+    if len(safe) > 120:
+        safe = safe[:80] + "~" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return safe
 
 
 class _TooManyRejects(Exception):

@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 
-from mlops_desktop.data import catalog  # noqa: E402
+from mlops_desktop.data import catalog, lake  # noqa: E402
 from mlops_desktop.data.ingest import ingest  # noqa: E402
 
 pytestmark = pytest.mark.gui
@@ -196,4 +196,21 @@ def test_ingest_dialog_cancel_stores_nothing(view, ctx, qtbot, tmp_path):
     qtbot.waitUntil(lambda: "cancelled; nothing was stored" in dialog.status.text(), timeout=10_000)
     assert catalog.latest(ctx.workspace.db, "large") is None
     assert not list((ctx.workspace.paths.lake / ".staging").iterdir())
+    idle(qtbot, ctx)
+
+
+def test_ingest_dialog_partitions_and_the_version_says_so(view, ctx, qtbot, tmp_path):
+    data = tmp_path / "trips.csv"
+    data.write_text("id,city\n1,Oslo\n2,Rome\n3,Oslo\n")
+    dialog = view.open_ingest([str(data)])
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.preview_model.rowCount() == 3, timeout=10_000)
+    dialog.partition.setText(" city ")
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.result is not None, timeout=15_000)
+    version = catalog.resolve(ctx.workspace.db, "trips")
+    assert version.source["partition_by"] == ["city"]
+    assert sorted(f.parent.name for f in lake.data_files(ctx.workspace, version)) == ["city=Oslo", "city=Rome"]
+    view.show_item(dataset="trips@1")
+    qtbot.waitUntil(lambda: "partitioned by city" in view.summary.text(), timeout=10_000)
     idle(qtbot, ctx)

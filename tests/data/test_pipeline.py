@@ -181,3 +181,19 @@ def test_read_page_reads_any_window(ws, src):
     ingest(ws, [str(src("p.csv", "a\n" + "".join(f"{i}\n" for i in range(10_000))))], "p")
     version = catalog.resolve(ws.db, "p")
     assert lake.read_page(ws, version, 9_990, 50)["a"].to_list() == list(range(9_990, 10_000))
+
+
+def test_step_output_partitioned_by_the_project_and_rebuilt_when_that_changes(ws, project):
+    config = project / "mlops.toml"
+    config.write_text(CONFIG + '\n[datasets.sales_clean]\npartition_by = ["qty"]\n')
+    outcomes = run_pipelines(ws, find_project(project), "clean")
+    assert statuses(outcomes) == {"daily.clean": "built"}
+    version = catalog.resolve(ws.db, "sales_clean")
+    assert version.source["partition_by"] == ["qty"]
+    folders = sorted(f.parent.name for f in lake.data_files(ws, version))
+    assert folders == ["qty=2", "qty=3", "qty=4"]
+    assert sorted(lake.open_dataset(ws, "sales_clean")["id"].to_list()) == [1, 4, 5]
+    assert statuses(run_pipelines(ws, find_project(project), "clean")) == {"daily.clean": "unchanged"}
+    config.write_text(CONFIG)  # partitioning dropped: the output is rebuilt flat
+    assert statuses(run_pipelines(ws, find_project(project), "clean")) == {"daily.clean": "built"}
+    assert "partition_by" not in catalog.resolve(ws.db, "sales_clean").source

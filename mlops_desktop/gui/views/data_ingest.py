@@ -47,8 +47,8 @@ def _preview(paths: list[str], options: Any, *, progress: Any) -> Any:
     return pv, contract_to_toml(draft_contract(pv))
 
 
-def _ingest(ws: Any, paths: list[str], dataset: str, options: Any, contract_text: str | None, mode: str, *,
-            progress: Any) -> Any:
+def _ingest(ws: Any, paths: list[str], dataset: str, options: Any, contract_text: str | None, mode: str,
+            partition_by: list[str] | None = None, *, progress: Any) -> Any:
     import tomllib
 
     from mlops_desktop.data.contract import contract_from_dict
@@ -62,7 +62,8 @@ def _ingest(ws: Any, paths: list[str], dataset: str, options: Any, contract_text
         except tomllib.TOMLDecodeError as exc:
             raise UsageError(f"the contract is not valid TOML: {exc}") from None
         contract = contract_from_dict(raw.get("contract", raw), "the contract editor")
-    return ingest(ws, paths, dataset, options=options, contract=contract, mode=mode, progress=progress)
+    return ingest(ws, paths, dataset, options=options, contract=contract, mode=mode, progress=progress,
+                  partition_by=partition_by)
 
 
 class IngestDialog(QDialog):
@@ -99,6 +100,9 @@ class IngestDialog(QDialog):
         self.table_name.setPlaceholderText("SQLite table")
         self.sheet = QLineEdit()
         self.sheet.setPlaceholderText("Excel sheet (default: first)")
+        self.partition = QLineEdit()
+        self.partition.setPlaceholderText("partition by (optional): region, day")
+        self.partition.setToolTip("one folder per value of these columns; an append keeps the base's partitioning")
         preview_button = QPushButton("Preview")
         preview_button.clicked.connect(self.load_preview)
         self.use_contract = QCheckBox("check this contract (bad rows go to the rejects, with file, line and reason)")
@@ -141,6 +145,7 @@ class IngestDialog(QDialog):
         extra = QHBoxLayout()
         extra.addWidget(self.table_name)
         extra.addWidget(self.sheet)
+        extra.addWidget(self.partition)
         extra.addWidget(preview_button)
         form.addRow("", extra)
         contract_box = QWidget()
@@ -179,6 +184,11 @@ class IngestDialog(QDialog):
             stem = "".join(ch if ch.isalnum() else "_" for ch in Path(paths[0]).stem).strip("_") or "data"
             self.dataset.setText(stem if not stem[0].isdigit() else f"d_{stem}")
         self.load_preview()
+
+    def partition_columns(self) -> list[str] | None:
+        """The partition columns typed in; None when empty (an append then keeps the base's partitioning)."""
+        cols = [c.strip() for c in self.partition.text().split(",") if c.strip()]
+        return cols or None
 
     def path_list(self) -> list[str]:
         return [p.strip() for p in self.paths.text().split(";") if p.strip()]
@@ -229,7 +239,8 @@ class IngestDialog(QDialog):
         self.rejects_button.hide()
         self.status.setText("ingesting…")
         self.task = self.ctx.tasks.submit(_ingest, self.ctx.workspace, paths, dataset, self.options(), contract,
-                                          self.mode.currentText(), title=f"Ingest {dataset}", owner=self,
+                                          self.mode.currentText(), self.partition_columns(),
+                                          title=f"Ingest {dataset}", owner=self,
                                           on_done=self._on_done, on_error=self._on_error)
         self.task.progressed.connect(self._on_progress)
         self.task.was_cancelled.connect(self._on_cancelled)

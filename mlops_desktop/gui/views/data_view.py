@@ -228,8 +228,10 @@ class DataView(AreaView):
         if self.table_model.version is None or self.table_model.version.id != version.id:
             self.table_model.set_version(version)
         source = version.source.get("paths") or [version.source.get("step") or ""]
+        parts = version.source.get("partition_by")
+        partitioned = f" · partitioned by {', '.join(parts)}" if parts else ""
         self.summary.setText(f"{version.row_count:,} rows · {len(version.schema)} columns · {version.bytes:,} bytes"
-                             f" · {version.rows_rejected:,} rejected · from {', '.join(source)[:120]}")
+                             f" · {version.rows_rejected:,} rejected{partitioned} · from {', '.join(source)[:120]}")
         if not self.sql.editor.toPlainText().strip():
             self.sql.set_sql(f"SELECT * FROM {version.name} LIMIT 100")
         self._load_tab()
