@@ -32,8 +32,11 @@ def _csv(src, rows: int = 300) -> Path:
     return src("sales.csv", "id,region,amount\n" + body)
 
 
-@pytest.mark.parametrize("typed", [True, False])
-def test_partitioned_version_keeps_every_row_in_one_folder_per_value(ws, src, monkeypatch, typed):
+@pytest.mark.parametrize(("typed", "keys_per_pass"), [(True, 32), (False, 32), (True, 1)])
+def test_partitioned_version_keeps_every_row_in_one_folder_per_value(ws, src, monkeypatch, typed, keys_per_pass):
+    from mlops_desktop.data import writer
+
+    monkeypatch.setattr(writer._Output, "SPLIT_KEYS", keys_per_pass)  # 1: a pass per key, null key included
     if not typed:
         monkeypatch.setattr(Writer, "_native_types", lambda self, piece: {})
     path = _csv(src)
@@ -48,7 +51,9 @@ def test_partitioned_version_keeps_every_row_in_one_folder_per_value(ws, src, mo
     assert version.source["partition_by"] == ["region"] and version.row_count == 294
     # each file holds one key and reads on its own (the key column is in the file)
     for file in lake.data_files(ws, version):
-        assert pl.read_parquet(file)["region"].n_unique() == 1
+        part = pl.read_parquet(file)
+        assert part["region"].n_unique() == 1
+        assert part["id"].is_sorted()  # rows keep the file's order within a partition
     per_region = (lake.scan(ws, version).filter(pl.col("region") == "north").select(pl.len()).collect().item())
     assert per_region == stored.filter(pl.col("region") == "north").height
 
