@@ -233,7 +233,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("rows rejected", version.rows_rejected), ("bytes", version.bytes), ("content hash", version.content_hash),
         ("mode", version.mode), ("made by", version.producer_step or "-"), ("parents", ", ".join(version.parents)),
         ("created", fmt_time(version.created_at)),
-        ("source", ", ".join(version.source.get("paths") or [version.source.get("step") or "-"]))], max_width=100)
+        ("source", ", ".join(version.source.get("paths") or [version.source.get("step") or "-"])),
+        ("partitioned by", ", ".join(version.source.get("partition_by") or []) or "-")], max_width=100)
     print()
     table(["column", "type"], list(version.schema.items()))
     for change in version.drift:

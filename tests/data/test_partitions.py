@@ -112,6 +112,8 @@ def test_cli_partition_by_and_project_setting(tmp_path, capsys, monkeypatch):
     assert out["rows_stored"] == 3
     assert main(["--home", home, "data", "show", "t", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["source"]["partition_by"] == ["day", "city"]
+    assert main(["--home", home, "data", "show", "t"]) == 0
+    assert "partitioned by  day, city" in capsys.readouterr().out
     # a project can say it once for a dataset ([datasets.NAME] partition_by)
     proj = tmp_path / "proj"
     proj.mkdir()
