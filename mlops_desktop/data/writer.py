@@ -237,38 +237,47 @@ class Writer:
                 "duplicate value of unique key " + " / ".join("(" + ", ".join(k) + ")" for k in keys)))])
         return frame, ok, reason
 
-    def _write_text(self, piece: Piece, plan: CheckPlan, output: _Output, rejects: _Rejects, progress: Progress,
-                    options: SourceOptions) -> tuple[int, int]:
-        """Every column read as text and converted by the contract: bad rows are put aside batch by batch."""
+    def _stream(self, frame: pl.LazyFrame, on_bad: Any, output: _Output, progress: Progress, piece: Piece) -> None:
+        """Run the checked query: a callback on polars' threads sees every batch (cancellation, progress, partition
+        keys, ``on_bad(batch, ok)`` for batches with bad rows; raising stops the query at once) and passes it on
+        unchanged; good rows are then filtered natively (filtering them in the callback, under the GIL, cost
+        ~15% of the query) and written."""
         import polars as pl
 
-        assert self.effective is not None
-        dups, seen_keys = self._duplicate_lines(piece, piece.frame, plan)
-        frame, ok, reason = self._checked(piece.frame, plan, dups, piece)
-        frame = frame.with_columns(ok.alias("__ok"))
-        rejects.prepare = lambda df: df.with_columns(reason.alias("__reason"))
         seen = [0]
 
-        def take_rejects(df: pl.DataFrame) -> pl.DataFrame:
-            # Runs on polars' threads for every batch: bad rows (usually few) are put aside, and get their reasons
-            # when a reject file is written (one evaluation for many batches: per batch it cost ~10% of the
-            # query), so the reason text is never built for good rows; raising here stops the query at once.
-            # The batch goes on unchanged: good rows are filtered natively after it (filtering them here, under
-            # the GIL, cost ~15% of the query). Not two sinks of one scan: polars buffers for them (memory grows
-            # with the file: 20M rows, 1.4 GB).
+        def batch(df: pl.DataFrame) -> pl.DataFrame:
             if progress.cancelled:
                 raise Cancelled()
             seen[0] += df.height
             keep = df["__ok"]
             output.note_keys(df, keep)
             if not keep.all():
-                rejects.add(df.filter(~keep))
+                on_bad(df, keep)
             return df
 
-        query = (frame.map_batches(take_rejects, schema=frame.collect_schema(), streamable=True)
+        query = (frame.map_batches(batch, schema=frame.collect_schema(), streamable=True)
                  .filter(pl.col("__ok")).select(self._good_select()))
+        _run_cancellable(lambda: output.sink(query), progress, piece, seen)
+
+    def _write_text(self, piece: Piece, plan: CheckPlan, output: _Output, rejects: _Rejects, progress: Progress,
+                    options: SourceOptions) -> tuple[int, int]:
+        """Every column read as text and converted by the contract: bad rows are put aside batch by batch."""
+
+        assert self.effective is not None
+        dups, seen_keys = self._duplicate_lines(piece, piece.frame, plan)
+        frame, ok, reason = self._checked(piece.frame, plan, dups, piece)
+        frame = frame.with_columns(ok.alias("__ok"))
+        rejects.prepare = lambda df: df.with_columns(reason.alias("__reason"))
+
+        def take_rejects(df: pl.DataFrame, keep: pl.Series) -> None:
+            # Bad rows (usually few) are put aside, and get their reasons when a reject file is written (one
+            # evaluation for many batches: per batch it cost ~10% of the query), so the reason text is never built
+            # for good rows. Not two sinks of one scan: polars buffers for them (20M rows: 1.4 GB).
+            rejects.add(df.filter(~keep))
+
         try:
-            _run_cancellable(lambda: output.sink(query), progress, piece, seen)
+            self._stream(frame, take_rejects, output, progress, piece)
         except (Cancelled, UsageError):
             raise
         except Exception as exc:
@@ -331,26 +340,17 @@ class Writer:
         frame, ok, _ = self._checked(scan, plan, dups, piece)
         frame = frame.with_columns(ok.alias("__ok"))
         bad: list[pl.Series] = []
-        seen = [0, 0]
+        count = [0]
 
-        def take_lines(df: pl.DataFrame) -> pl.DataFrame:
-            if progress.cancelled:
-                raise Cancelled()
-            seen[0] += df.height
-            keep = df["__ok"]
-            output.note_keys(df, keep)
-            if not keep.all():
-                lines = df[LINE].filter(~keep)
-                seen[1] += lines.len()
-                if seen[1] > _Rejects.FLUSH_ROWS:
-                    raise _TooManyRejects()
-                bad.append(lines)
-            return df
+        def take_lines(df: pl.DataFrame, keep: pl.Series) -> None:
+            lines = df[LINE].filter(~keep)
+            count[0] += lines.len()
+            if count[0] > _Rejects.FLUSH_ROWS:
+                raise _TooManyRejects()
+            bad.append(lines)
 
-        query = (frame.map_batches(take_lines, schema=frame.collect_schema(), streamable=True)
-                 .filter(pl.col("__ok")).select(self._good_select()))
         try:
-            _run_cancellable(lambda: output.sink(query), progress, piece, seen)
+            self._stream(frame, take_lines, output, progress, piece)
         except (Cancelled, UsageError):
             raise
         except Exception:

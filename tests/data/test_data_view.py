@@ -86,12 +86,19 @@ def test_profile_tab_draws_a_histogram(view, ctx, qtbot):
     idle(qtbot, ctx)
 
 
-def test_ingest_dialog_preview_contract_progress_and_rejects(view, ctx, qtbot, tmp_path):
-    data = tmp_path / "orders.csv"
-    data.write_text("order_id,amount\n1,10.5\n2,-3\n3,oops\n4,7\n\n")
-    dialog = view.open_ingest([str(data)])
+def _dialog_with_preview(view, qtbot, path, text: str, rows: int):  # noqa: ANN001, ANN202
+    """The ingest dialog opened on a new file, once its preview shows ``rows`` rows."""
+    path.write_text(text)
+    dialog = view.open_ingest([str(path)])
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: dialog.preview_model.rowCount() == 4, timeout=10_000)
+    qtbot.waitUntil(lambda: dialog.preview_model.rowCount() == rows, timeout=10_000)
+    return dialog
+
+
+def test_ingest_dialog_preview_contract_progress_and_rejects(view, ctx, qtbot, tmp_path):
+    # the blank line at the end is neither previewed nor stored
+    dialog = _dialog_with_preview(view, qtbot, tmp_path / "orders.csv",
+                                  "order_id,amount\n1,10.5\n2,-3\n3,oops\n4,7\n\n", rows=4)
     assert dialog.dataset.text() == "orders"
     assert '[columns.amount]\ntype = "string"' in dialog.contract.toPlainText()  # "oops" in the sample
     dialog.contract.setPlainText('[columns.amount]\ntype = "float64"\nmin = 0\n')
@@ -200,11 +207,7 @@ def test_ingest_dialog_cancel_stores_nothing(view, ctx, qtbot, tmp_path):
 
 
 def test_ingest_dialog_partitions_and_the_version_says_so(view, ctx, qtbot, tmp_path):
-    data = tmp_path / "trips.csv"
-    data.write_text("id,city\n1,Oslo\n2,Rome\n3,Oslo\n")
-    dialog = view.open_ingest([str(data)])
-    qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: dialog.preview_model.rowCount() == 3, timeout=10_000)
+    dialog = _dialog_with_preview(view, qtbot, tmp_path / "trips.csv", "id,city\n1,Oslo\n2,Rome\n3,Oslo\n", rows=3)
     dialog.partition.setText(" city ")
     dialog.start()
     qtbot.waitUntil(lambda: dialog.result is not None, timeout=15_000)
