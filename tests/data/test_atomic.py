@@ -158,3 +158,42 @@ def test_concurrent_ingestions_from_several_processes(tmp_path):
             writers.add(df["writer"][0])
         assert writers == {0, 1, 2, 3}
         assert len(lake_versions(ws)) == 4
+
+
+def test_killed_typed_csv_ingestion_leaves_nothing(tmp_path):
+    """The typed CSV path (with a contract, partitioned) killed mid-write: no version, and the next ingestion
+    sweeps what it left."""
+    import polars as pl
+
+    home = tmp_path / "ws"
+    Workspace.open(home).close()
+    source = tmp_path / "big.csv"
+    n = 3_000_000
+    pl.DataFrame({"id": range(n), "region": [("north", "south", "east")[i % 3] for i in range(n)],
+                  "amount": [i * 0.5 for i in range(n)]}).write_csv(source)
+    contract = tmp_path / "c.toml"
+    contract.write_text('[columns.id]\ntype = "int64"\n[columns.amount]\ntype = "float64"\nmin = 0\n')
+    code = ("from mlops_desktop.workspace import Workspace\nfrom mlops_desktop.data.ingest import ingest\n"
+            "from mlops_desktop.data.contract import load_contract_file\n"
+            f"ws = Workspace.open({str(home)!r})\n"
+            f"ingest(ws, [{str(source)!r}], 'big', contract=load_contract_file({str(contract)!r}),"
+            " partition_by=['region'])\n"
+            "print('FINISHED')\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    staging = home / "lake" / ".staging"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not list(staging.glob("*/*/*.parquet")):
+        time.sleep(0.005)
+    assert proc.poll() is None, "the ingestion finished before it could be killed: " + proc.stdout.read().decode()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    proc.stdout.close()
+    proc.stderr.close()
+    with Workspace.open(home) as ws:
+        assert catalog_count(ws) == 0 and lake_versions(ws) == []
+        leftovers = list(staging.iterdir())
+        assert leftovers
+        small = tmp_path / "small.csv"
+        small.write_text("id,region,amount\n1,north,2\n")
+        assert ingest(ws, [str(small)], "big", partition_by=["region"]).rows_stored == 1
+        assert not any(p.exists() for p in leftovers)
