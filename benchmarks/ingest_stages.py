@@ -44,12 +44,12 @@ def main() -> int:
         contract_from_dict,
         load_contract_file,
         merged_with_inferred,
-        parse_dtype,
         plan_checks,
         with_detected_formats,
     )
     from mlops_desktop.data.csvcheck import CsvOptions
     from mlops_desktop.data.sources import LINE, csv_piece
+    from mlops_desktop.data.writer import reader_types
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("csv")
@@ -64,8 +64,7 @@ def main() -> int:
     effective = merged_with_inferred(contract, piece.inferred)
     if piece.sample is not None:
         effective = with_detected_formats(effective, piece.sample.head(2000))
-    native = {r.name: parse_dtype(r.type) for r in effective.columns.values()
-              if r.type and (parse_dtype(r.type).is_integer() or parse_dtype(r.type) in (pl.Float64, pl.Boolean))}
+    native = reader_types(effective, piece.schema)  # what the typed path hands the CSV reader
     assert piece.typed_scan is not None
     scan = piece.typed_scan(native)
     plan = plan_checks(effective, piece.schema | native, str(path))

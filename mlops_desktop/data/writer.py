@@ -71,6 +71,11 @@ class Writer:
             self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlops-hash")
         self._hashes[path] = self._hasher.submit(lake.sha256_file, path)
 
+    def _discard(self, output: _Output) -> None:
+        for path in output.files:
+            self._hashes.pop(path, None)
+        output.discard()
+
     def part_hashes(self) -> dict[str, str]:
         """Content hashes of the parts written, by path relative to the staging root (for ``finish_staging``)."""
         return {p.relative_to(self.staging.root).as_posix(): f.result() for p, f in self._hashes.items()
@@ -171,22 +176,21 @@ class Writer:
         if native:
             written = self._write_typed(piece, plan, native, output, rejects, progress, options)
             if written is None:  # a value the reader could not parse (or too many rejects): read it as text
-                for path in output.files:
-                    self._hashes.pop(path, None)
-                output.discard()
+                self._discard(output)
                 rejects.discard()
                 rejects = _Rejects(self.staging.rejects / part, last, self._reject_select(plan, piece))
         if written is None:
             written = self._write_text(piece, plan, output, rejects, progress, options)
         n_good, n_bad = written
-        blank = _drop_blank_lines(rejects.files, piece) if piece.fmt == "csv" and rejects.empty_rows else 0
+        if rejects.blank_lines is not None:  # the typed path saw the rejected lines' text already
+            blank = rejects.blank_lines
+        else:
+            blank = _drop_blank_lines(rejects.files, piece) if piece.fmt == "csv" and rejects.empty_rows else 0
         n_bad -= blank
         if piece.fmt == "csv" and piece.csv_names:
             self._check_short_rows(piece, output, rejects.last_nulls, n_good + n_bad + blank, options, progress)
         if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
-            for path in output.files:
-                self._hashes.pop(path, None)
-            output.discard()
+            self._discard(output)
         elif output.partition_by:
             output.split(progress)
         output.commit()
@@ -302,20 +306,10 @@ class Writer:
 
     def _native_types(self, piece: Piece) -> dict[str, Any]:
         """Contract-typed numeric and boolean columns the CSV reader can parse itself (UTF-8 files only)."""
-        import polars as pl
-
-        from mlops_desktop.data.contract import parse_dtype
-
         assert self.effective is not None
         if piece.fmt != "csv" or piece.typed_scan is None:
             return {}
-        out: dict[str, Any] = {}
-        for rule in self.effective.columns.values():
-            if rule.type and piece.schema.get(rule.name) == pl.String:
-                dtype = parse_dtype(rule.type)
-                if dtype.is_integer() or dtype == pl.Float64 or dtype == pl.Boolean:
-                    out[rule.name] = dtype
-        return out
+        return reader_types(self.effective, piece.schema)
 
     def _write_typed(self, piece: Piece, text_plan: CheckPlan, native: dict[str, Any], output: _Output,
                      rejects: _Rejects, progress: Progress, options: SourceOptions) -> tuple[int, int] | None:
@@ -368,6 +362,10 @@ class Writer:
             checked = frame.with_columns(ok.alias("__ok"), reason.alias("__reason")).collect()
             if checked["__ok"].any():
                 return None  # the two readings disagree on a row: trust the text path
+            if _BLANK in checked.columns:  # blank lines are not rows: neither stored nor rejected
+                blank = checked[_BLANK] & (checked["__reason"] == EMPTY_ROW)
+                rejects.blank_lines = int(blank.sum())
+                checked = checked.filter(~blank)
             rejects.prepare = None
             rejects.add(checked)
             rejects.close()
@@ -386,17 +384,21 @@ class Writer:
         assert piece.csv_names is not None and piece.csv_read_options is not None
         opts = _csv_opts(piece, options)
         header = 1 if opts.has_header else 0
-        got = fetch_lines(piece.path, lines)
-        read = {k: v for k, v in piece.csv_read_options.items() if k not in ("has_header", "new_columns")}
-        if got.total == records + header and len(got.text) == len(lines):
-            # no record spans lines and none was skipped: the reader's row number is the line number
-            data = b"\n".join(got.text[n] for n in lines) + b"\n"
+        got = fetch_lines(piece.path, sorted(set(lines) | {1}))
+        if got.total == records + header and all(n in got.text for n in lines):
+            # No record spans lines: the reader's row number is the line number. The file's first line goes first,
+            # as in the full read, so that it sets the width (a short or blank fetched line is padded with nulls,
+            # not taken for the width); without a header it is dropped again after parsing.
+            data = b"\n".join([got.text[1]] + [got.text[n] for n in lines]) + b"\n"
             try:
-                df = pl.read_csv(data, has_header=False, schema={n: pl.String for n in piece.csv_names}, **read)
+                df = pl.read_csv(data, infer_schema=False, **piece.csv_read_options)
             except Exception:  # noqa: BLE001 - parsed below the slow way
                 df = None
+            if df is not None and not opts.has_header:
+                df = df.slice(1)
             if df is not None and df.height == len(lines):
-                return df.with_columns(pl.Series(LINE, lines, dtype=pl.Int64))
+                return df.with_columns(pl.Series(LINE, lines, dtype=pl.Int64),
+                                       pl.Series(_BLANK, [not got.text[n].strip(b" \t") for n in lines]))
         # a quoted newline or a skipped blank line: read the rows by record number (the text scan), then map lines
         found = (piece.frame.filter(pl.col(LINE).is_in(pl.Series(lines, dtype=pl.Int64).implode()))
                  .collect(engine="streaming"))
@@ -531,6 +533,7 @@ class _Rejects:
         self.lock = threading.Lock()
         self.prepare: Any = None  # frame -> frame, before ``select`` (adds the reasons)
         self.empty_rows = 0
+        self.blank_lines: int | None = None  # set when blank lines were told apart before writing
 
     def add(self, df: Any) -> None:
         import polars as pl
@@ -572,9 +575,26 @@ class _Rejects:
             path.unlink(missing_ok=True)
         self.files, self.pending, self.pending_rows, self.rows, self.last_nulls = [], [], 0, 0, 0
         self.empty_rows = 0
+        self.blank_lines = None
 
 
 MAX_PARTITIONS = 1000
+
+
+def reader_types(contract: Contract, schema: dict[str, Any]) -> dict[str, Any]:
+    """Text columns that the contract types as integers, float64 or booleans: the CSV reader parses those itself
+    (strictly) on the typed path."""
+    import polars as pl
+
+    from mlops_desktop.data.contract import parse_dtype
+
+    out: dict[str, Any] = {}
+    for rule in contract.columns.values():
+        if rule.type and schema.get(rule.name) == pl.String:
+            dtype = parse_dtype(rule.type)
+            if dtype.is_integer() or dtype == pl.Float64 or dtype == pl.Boolean:
+                out[rule.name] = dtype
+    return out
 
 
 class _Output:
@@ -696,6 +716,7 @@ class _TooManyRejects(Exception):
 
 
 _BY_RECORD = "__by_record"
+_BLANK = "__blank_line"
 
 
 def _run_cancellable(fn: Any, progress: Progress, piece: Piece, seen: list[int] | None = None) -> None:
