@@ -216,4 +216,8 @@ def test_ingest_dialog_partitions_and_the_version_says_so(view, ctx, qtbot, tmp_
     assert sorted(f.parent.name for f in lake.data_files(ctx.workspace, version)) == ["city=Oslo", "city=Rome"]
     view.show_item(dataset="trips@1")
     qtbot.waitUntil(lambda: "partitioned by city" in view.summary.text(), timeout=10_000)
+    if os.environ.get("MLOPS_SCREENSHOTS"):
+        view.resize(1400, 900)
+        qtbot.wait(1500)  # the lazy table's first page
+        view.grab().save(os.path.join(os.environ["MLOPS_SCREENSHOTS"], "data_partitioned.png"))
     idle(qtbot, ctx)
