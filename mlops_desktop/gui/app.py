@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from mlops_desktop.errors import UsageError
+from mlops_desktop.errors import MlopsError, UsageError
 
 if TYPE_CHECKING:
     from mlops_desktop.gui.main_window import MainWindow
     from mlops_desktop.gui.views.base import AppContext
     from mlops_desktop.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 REQUIRED = [("PySide6", "PySide6"), ("pyqtgraph", "pyqtgraph"), ("numpy", "numpy")]
 
@@ -56,7 +60,7 @@ def make_context(ws: Workspace, settings_path: Path | None = None) -> AppContext
 
     notifications = Notifications()
     runner = TaskRunner(notifications)
-    settings = QSettings(str(settings_path or ws.root / "gui.ini"), QSettings.Format.IniFormat)
+    settings = QSettings(str(settings_path or ws.root / SETTINGS_FILE), QSettings.Format.IniFormat)
     return AppContext(workspace=ws, tasks=runner, notifications=notifications, settings=settings)
 
 
@@ -171,13 +175,17 @@ def run(args: argparse.Namespace) -> int:
     app = cast(QApplication, QApplication.instance() or QApplication([sys.argv[0], "-name", "mlops-desktop"]))
     app.setApplicationName("MLOps Desktop")
     app.setDesktopFileName("mlops-desktop")
-    ctx = make_context(ws)
+    # A screenshot reads the user's GUI settings but writes only a scratch copy: the next real start must open
+    # with the user's own window size, layout and area.
+    scratch = scratch_settings(ws) if shot else None
+    ctx = make_context(ws, Path(scratch.name) / SETTINGS_FILE if scratch is not None else None)
     file_log = add_file_log(ws.paths.logs / "desktop.log")
-    theme.apply(app, str(ctx.settings.value("theme", ws.settings.theme)))
+    theme_choice = getattr(args, "theme", None)
+    theme.apply(app, theme_choice or str(ctx.settings.value("theme", ws.settings.theme)))
     handler = crash.CrashHandler(ws.paths.crash_reports)
     reports = crash.pending_reports(ws.paths.crash_reports)
     handler.install()
-    handler.on_exception = lambda exc: ctx.notifications.exception("Unexpected error (a crash report was saved)", exc)
+    handler.on_exception = lambda exc: ctx.notifications.exception("Unexpected error", exc)
     try:
         window = make_window(ctx)
         if shot:
@@ -195,6 +203,13 @@ def run(args: argparse.Namespace) -> int:
             lambda _scheme: str(ctx.settings.value("theme", "system")) == "system" and window.set_theme("system"))
         app.setAttribute(Qt.ApplicationAttribute.AA_DontShowIconsInMenus, False)
         return int(app.exec())
+    except MlopsError:
+        raise  # the user's mistake (a bad --view): the command line says so, no crash report
+    except BaseException as exc:
+        # The app stops here: a real crash, whose report the next start shows.
+        path = handler.write_report(exc)
+        log.error("the app stopped on an unexpected error; report written to %s", path)
+        raise
     finally:
         ctx.tasks.shutdown(3000)
         handler.uninstall()
@@ -205,3 +220,18 @@ def run(args: argparse.Namespace) -> int:
         if file_log is not None:
             logging.getLogger("mlops_desktop").removeHandler(file_log)
             file_log.close()
+        if scratch is not None:
+            ctx.settings.sync()
+            scratch.cleanup()
+
+
+SETTINGS_FILE = "gui.ini"
+
+
+def scratch_settings(ws: Workspace) -> tempfile.TemporaryDirectory[str]:
+    """A temporary folder holding a copy of the workspace's GUI settings (for runs that must not change them)."""
+    scratch = tempfile.TemporaryDirectory(prefix="mlops-desktop-settings-")
+    real = ws.root / SETTINGS_FILE
+    if real.is_file():
+        shutil.copyfile(real, Path(scratch.name) / SETTINGS_FILE)
+    return scratch

@@ -1,4 +1,5 @@
-"""Crash handling: sys.excepthook and faulthandler write reports into the workspace; the next start shows them."""
+"""Crash handling: a crash (the app stopped) leaves a report in the workspace that the next start shows; an error
+caught in a slot is logged and posted as a notification, and the app goes on."""
 
 from __future__ import annotations
 
@@ -20,14 +21,20 @@ FAULT_LOG = "faulthandler.log"
 
 
 class CrashHandler:
-    """Install once at start-up. Python exceptions that reach the event loop become a report file plus a call to
-    ``on_exception`` (the notification channel); hard crashes (segfaults) are written by faulthandler."""
+    """Install once at start-up.
+
+    A Python exception that reaches the event loop (raised in a slot or a Qt virtual method) did not stop the app:
+    it is logged with its traceback and handed to ``on_exception`` (the notification channel), and no crash report
+    is written, since the next start must not claim the app stopped. Crashes are what stops the app: a hard crash
+    (segfault, abort) is written by faulthandler, and the start-up code calls ``write_report`` for an exception that
+    ends the process."""
 
     def __init__(self, crash_dir: Path) -> None:
         self.crash_dir = crash_dir
         self.on_exception: Callable[[BaseException], object] | None = None
         self._fault_file: IO[str] | None = None
         self._previous_hook = sys.excepthook
+        self.caught = 0  # errors caught in slots this session
 
     def install(self) -> None:
         self.crash_dir.mkdir(parents=True, exist_ok=True)
@@ -49,8 +56,8 @@ class CrashHandler:
         if issubclass(exc_type, KeyboardInterrupt):
             self._previous_hook(exc_type, exc, tb)
             return
-        path = self.write_report(exc)
-        log.error("unexpected error, report written to %s", path)
+        self.caught += 1
+        log.error("unexpected error (the app goes on)", exc_info=(exc_type, exc, tb))
         if self.on_exception is not None:
             try:
                 self.on_exception(exc)

@@ -29,6 +29,7 @@ from mlops_desktop.gui.icons import icon
 from mlops_desktop.gui.notify import Notification
 from mlops_desktop.gui.palette import CommandPalette, PaletteEntry
 from mlops_desktop.gui.panels import LogView, NotificationsPanel, QtLogHandler, TasksPanel
+from mlops_desktop.gui.shortcuts import RefocusAfterDialogs, ShortcutsDialog, collect
 from mlops_desktop.gui.views.base import AppContext, available_areas
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.ctx = ctx
         ctx.navigate = self.navigate
+        ctx.clear_status = self.clear_status
         self.setWindowTitle(f"MLOps Desktop — {ctx.workspace.root}")
         self.setWindowIcon(icon("app"))
         self.area_classes = available_areas(area_modules)
@@ -95,7 +97,9 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_menus()
         self.palette_shortcut = QShortcut(QKeySequence("Ctrl+K"), self)
-        self.palette_shortcut.activated.connect(self.open_palette)
+        self.palette_shortcut.setWhatsThis("Go to any area, experiment, run or action (command palette)")
+        self.palette_shortcut.activated.connect(lambda: self.open_palette())
+        self.refocus = RefocusAfterDialogs(self)
         ctx.notifications.posted.connect(self._on_notification)
         ctx.tasks.task_added.connect(self._update_task_button)
         ctx.tasks.task_ended.connect(self._update_task_button)
@@ -121,25 +125,28 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.task_button)
         self._message_timer = QTimer(self)
         self._message_timer.setSingleShot(True)
-        self._message_timer.timeout.connect(lambda: self.status_message.setText(""))
+        self._message_timer.timeout.connect(lambda: self.clear_status(errors_only=False))
+        self.status_level = ""
 
     def _build_menus(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         open_ws = file_menu.addAction("Open workspace…")
-        open_ws.triggered.connect(self.choose_workspace)
+        open_ws.triggered.connect(lambda: self.choose_workspace())
         demo = file_menu.addAction("Fill with demo data")
-        demo.triggered.connect(self.fill_demo)
+        demo.triggered.connect(lambda: self.fill_demo())
         file_menu.addSeparator()
         quit_action = file_menu.addAction("Quit")
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
+        quit_action.setShortcuts([QKeySequence(QKeySequence.StandardKey.Quit)] if QKeySequence(
+            QKeySequence.StandardKey.Quit).count() else [QKeySequence("Ctrl+Q")])  # some platforms define none
+        quit_action.triggered.connect(lambda: self.close())
 
         view_menu = menu.addMenu("&View")
         palette_action = view_menu.addAction("Go to…")
         palette_action.setShortcut(QKeySequence("Ctrl+K"))
+        palette_action.setWhatsThis("Go to any area, experiment, run or action (command palette)")
         palette_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the QShortcut handles it
-        palette_action.triggered.connect(self.open_palette)
+        palette_action.triggered.connect(lambda: self.open_palette())
         for i, cls in enumerate(self.area_classes):
             action = view_menu.addAction(cls.title)
             if i < 9:
@@ -162,11 +169,14 @@ class MainWindow(QMainWindow):
             theme_menu.addAction(action)
         refresh = view_menu.addAction("Refresh")
         refresh.setShortcut(QKeySequence.StandardKey.Refresh)
-        refresh.triggered.connect(self.refresh_current)
+        refresh.triggered.connect(lambda: self.refresh_current())
 
         help_menu = menu.addMenu("&Help")
+        keys = help_menu.addAction("Keyboard shortcuts")
+        keys.setShortcuts([QKeySequence(QKeySequence.StandardKey.HelpContents), QKeySequence("Ctrl+/")])
+        keys.triggered.connect(lambda: self.show_shortcuts())
         about = help_menu.addAction("About MLOps Desktop")
-        about.triggered.connect(self.show_about)
+        about.triggered.connect(lambda: self.show_about())
         crash = help_menu.addAction("Crash reports folder")
         crash.triggered.connect(lambda: self.ctx.notifications.info(
             "Crash reports are kept in", str(self.ctx.workspace.paths.crash_reports)))
@@ -218,6 +228,8 @@ class MainWindow(QMainWindow):
             return
         area_id = self.area_classes[row].area_id
         widget = self.area(area_id)
+        if self.stack.currentWidget() is not widget:
+            self.clear_status()  # an error about the area the user left is stale now
         self.stack.setCurrentWidget(widget)
         self.ctx.settings.setValue("main/last_area", area_id)
         if hasattr(widget, "refresh"):
@@ -295,11 +307,22 @@ class MainWindow(QMainWindow):
 
     def _on_notification(self, note: Notification) -> None:
         color = {"error": "#e5534b", "warning": "#d29922", "success": "#3fb950"}.get(note.level)
+        self.status_level = note.level
         text = note.title + (f": {note.message.splitlines()[0]}" if note.message else "")
         self.status_message.setText(text if len(text) < 200 else text[:199] + "…")
         self.status_message.setStyleSheet(f"color: {color};" if color else "")
         self.status_message.setToolTip(note.message)
         self._message_timer.start(15_000 if note.level == "error" else 6_000)
+
+    def clear_status(self, errors_only: bool = True) -> None:
+        """Clear the status bar's message (by default only an error or a warning: a completion may stay)."""
+        if errors_only and self.status_level not in ("error", "warning"):
+            return
+        self._message_timer.stop()
+        self.status_level = ""
+        self.status_message.setText("")
+        self.status_message.setToolTip("")
+        self.status_message.setStyleSheet("")
 
     # -- workspace and theme ---------------------------------------------------------------------------------
     def choose_workspace(self) -> None:
@@ -339,6 +362,12 @@ class MainWindow(QMainWindow):
 
         QMessageBox.about(self, "About MLOps Desktop",
                           f"MLOps Desktop {__version__}\nWorkspace: {self.ctx.workspace.root}")
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(collect(self), self)
+        dialog.open()
+        self.shortcuts_dialog = dialog
+        return dialog
 
     def show_crash_reports(self, reports: list[Path]) -> None:
         if not reports:

@@ -37,7 +37,8 @@ class Notifications(QObject):
         self.history.append(note)
         del self.history[:-self._keep]
         level = {"error": logging.ERROR, "warning": logging.WARNING}.get(note.level, logging.INFO)
-        log.log(level, "%s%s", note.title, f": {note.message}" if note.message else "")
+        log.log(level, "%s%s%s", note.title, f": {note.message}" if note.message else "",
+                f"\n{note.details.rstrip()}" if note.details else "")
         self.posted.emit(note)
         return note
 
@@ -54,10 +55,33 @@ class Notifications(QObject):
         return self.post(Notification("error", title, message, details))
 
     def exception(self, title: str, exc: BaseException) -> Notification:
-        """A user-facing MlopsError is shown as its message; anything else is a bug and keeps its traceback."""
-        from mlops_desktop.errors import MlopsError
+        """A user-facing MlopsError is shown as its message; anything else is worded for the user and keeps the
+        exception and its traceback in ``details`` (the notifications panel and the log show them)."""
+        return self.error(title, describe(exc), technical_details(exc))
 
-        if isinstance(exc, MlopsError):
-            return self.error(title, str(exc))
-        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return self.error(title, f"{type(exc).__name__}: {exc}", details)
+
+BUG_TEXT = "an unexpected internal error (a bug in MLOps Desktop); the details are in Notifications and the log"
+
+
+def describe(exc: BaseException) -> str:
+    """Words for the user, never a Python error text: an MlopsError's message; for an operating-system error, what
+    went wrong and on which file; for anything else (a bug), a plain sentence."""
+    from mlops_desktop.errors import MlopsError
+
+    if isinstance(exc, MlopsError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return f"{exc.strerror.lower()}{f': {where}' if where != '' else ''}"
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this"
+    return BUG_TEXT
+
+
+def technical_details(exc: BaseException) -> str:
+    """The traceback of a bug (empty for a user-facing MlopsError, whose message says everything)."""
+    from mlops_desktop.errors import MlopsError
+
+    if isinstance(exc, MlopsError):
+        return ""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mlops_desktop.gui.notify import Notification, Notifications
+from mlops_desktop.gui.notify import Notification, Notifications, describe
 from mlops_desktop.gui.tasks import RUNNING, Task, TaskRunner
 
 LEVEL_COLORS = {"error": "#e5534b", "warning": "#d29922", "success": "#3fb950", "info": "#6e7781"}
@@ -42,7 +42,7 @@ class _TaskRow(QWidget):
         self.message.setObjectName("muted")
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip(f"Cancel {task.title}")
-        self.cancel.clicked.connect(task.cancel)
+        self.cancel.clicked.connect(lambda: task.cancel())
         layout.addWidget(self.label)
         layout.addWidget(self.bar, 1)
         layout.addWidget(self.message, 1)
@@ -58,7 +58,7 @@ class _TaskRow(QWidget):
             self.message.setText(t.message)
         else:
             took = (t.ended_at or time.time()) - t.started_at
-            self.message.setText(f"{t.state} in {took:.1f}s" + (f": {t.error}" if t.error else ""))
+            self.message.setText(f"{t.state} in {took:.1f}s" + (f": {describe(t.error)}" if t.error else ""))
             self.cancel.setEnabled(False)
 
 

@@ -1,10 +1,12 @@
-"""What the plots draw, without Qt: series specs, the history cache, min/max loading in workers, smoothing, CSV."""
+"""What the plots draw, without Qt: series specs, the history cache, min/max loading in workers, CSV."""
 
 from __future__ import annotations
 
-import math
+import contextlib
+import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +14,11 @@ import numpy as np
 
 from mlops_desktop.tracking.entities import MetricHistory
 
+log = logging.getLogger(__name__)
+
 # Re-query when the zoom changed by more than this factor since the last fetch (buckets then span <= 1.6 px).
 ZOOM_REQUERY = 1.6
-X_MODES = {"step": "Step", "relative": "Relative time (s)", "wall": "Wall time"}
+X_MODES = {"step": "Step", "relative": "Relative time", "wall": "Wall time"}
 
 
 @dataclass
@@ -28,23 +32,6 @@ class SeriesSpec:
     start_time: float = 0.0   # run start (seconds) for relative time
     count: int = 0            # points the summary reported (a change means new data)
     live: bool = False        # the run is still logging: always ask the store
-
-
-def smooth_ema(values: np.ndarray, weight: float) -> np.ndarray:
-    """Debiased exponential moving average (as TensorBoard's smoothing slider); NaNs are carried through."""
-    if weight <= 0 or values.shape[0] == 0:
-        return values
-    out = np.empty_like(values, dtype=np.float64)
-    last, debias, k = 0.0, 0.0, 0
-    for i, v in enumerate(values.tolist()):
-        if v != v or math.isinf(v):
-            out[i] = v
-            continue
-        last = last * weight + (1 - weight) * v
-        k += 1
-        debias = 1 - weight ** k
-        out[i] = last / debias
-    return out
 
 
 def x_values(hist: MetricHistory, x_mode: str, start_time: float) -> np.ndarray:
@@ -64,40 +51,109 @@ def to_store_range(x_mode: str, lo: float | None, hi: float | None, start_time: 
     return ("time", None if lo is None else lo * 1000.0 + offset, None if hi is None else hi * 1000.0 + offset)
 
 
-class HistoryCache:
-    """Full-resolution histories of series (thread-safe, least recently used out first).
+class _Entry:
+    """One cached series: the full history, plus what is derived from it on demand (sorted copies, pyramids,
+    the last smoothing asked for). Derived data is dropped when the series grows."""
 
-    Zooming then re-runs the same min/max downsampling (tracking.downsample) in memory instead of reading and
-    decoding every chunk again; a live series is extended with its new points only.
+    __slots__ = ("count", "hist", "derived", "held")
+
+    def __init__(self, count: int, hist: MetricHistory) -> None:
+        self.count = count
+        self.hist = hist
+        self.derived: dict[Any, Any] = {}
+        self.held = False       # in the cache (its bytes counted) or already evicted
+
+    def size_of(self, value: Any) -> int:
+        if isinstance(value, MetricHistory):
+            if value is self.hist:
+                return 0
+            return int(value.steps.nbytes + value.timestamps_ms.nbytes + value.values.nbytes)
+        return int(getattr(value, "nbytes", 0))
+
+    @property
+    def nbytes(self) -> int:
+        h = self.hist
+        return int(h.steps.nbytes + h.timestamps_ms.nbytes + h.values.nbytes) + sum(
+            self.size_of(v) for v in self.derived.values())
+
+
+class HistoryCache:
+    """Full-resolution histories of series (thread-safe, least recently used out first, bounded in bytes).
+
+    Zooming then re-runs the min/max downsampling in memory (through a MinMaxPyramid: cost ~ pixels, not points)
+    instead of reading and decoding every chunk again; a live series is extended with its new points only.
     """
 
-    def __init__(self, max_points: int = 12_000_000) -> None:
-        self.max_points = max_points
-        self._items: OrderedDict[tuple[str, str], tuple[int, MetricHistory]] = OrderedDict()
+    def __init__(self, max_bytes: int = 384 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, uuid: str, key: str, count: int) -> MetricHistory | None:
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def entry(self, uuid: str, key: str, count: int | None = None) -> _Entry | None:
+        """The cached series; with ``count``, only if it holds exactly that many points (else it is stale)."""
         with self._lock:
             item = self._items.get((uuid, key))
-            if item is None or item[0] != count:
+            if item is None or (count is not None and item.count != count):
                 return None
             self._items.move_to_end((uuid, key))
-            return item[1]
+            return item
+
+    def get(self, uuid: str, key: str, count: int) -> MetricHistory | None:
+        item = self.entry(uuid, key, count)
+        return None if item is None else item.hist
 
     def get_any(self, uuid: str, key: str) -> MetricHistory | None:
         """Whatever is held for the series, whatever its count (the prefix a live series grows from)."""
-        with self._lock:
-            item = self._items.get((uuid, key))
-            return None if item is None else item[1]
+        item = self.entry(uuid, key)
+        return None if item is None else item.hist
 
-    def put(self, uuid: str, key: str, count: int, hist: MetricHistory) -> None:
-        if len(hist) > self.max_points:
-            return
+    def put(self, uuid: str, key: str, count: int, hist: MetricHistory) -> _Entry:
+        entry = _Entry(count, hist)
         with self._lock:
-            self._items[(uuid, key)] = (count, hist)
-            self._items.move_to_end((uuid, key))
-            while sum(len(h) for _c, h in self._items.values()) > self.max_points:
-                self._items.popitem(last=False)
+            old = self._items.pop((uuid, key), None)
+            if old is not None:
+                self._bytes -= old.nbytes
+                old.held = False
+            if entry.nbytes <= self.max_bytes:
+                self._items[(uuid, key)] = entry
+                self._bytes += entry.nbytes
+                entry.held = True
+            self._trim()
+        return entry
+
+    def derive(self, entry: _Entry, name: Any, make: Any) -> Any:
+        """``entry.derived[name]``, made by ``make()`` once (and counted against the budget)."""
+        value = entry.derived.get(name)
+        if value is None:
+            value = make()
+            with self._lock:
+                entry.derived[name] = value
+                if entry.held:
+                    self._bytes += entry.size_of(value)
+                self._trim()
+        return value
+
+    def _trim(self) -> None:
+        while self._bytes > self.max_bytes and len(self._items) > 1:
+            _key, old = self._items.popitem(last=False)
+            self._bytes -= old.nbytes
+            old.held = False
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop the series of runs no longer shown (their memory comes back at once, not when evicted)."""
+        with self._lock:
+            for k in [k for k in self._items if k[0] not in keep]:
+                old = self._items.pop(k)
+                self._bytes -= old.nbytes
+                old.held = False
 
 
 def _sorted_by(hist: MetricHistory, x: str) -> MetricHistory:
@@ -108,42 +164,159 @@ def _sorted_by(hist: MetricHistory, x: str) -> MetricHistory:
     return hist
 
 
+@contextlib.contextmanager
+def read_snapshot(store: Any) -> Iterator[None]:
+    """Every read inside sees one committed state of the database (a deferred read transaction)."""
+    db = getattr(store, "db", None)
+    if db is None or not hasattr(db, "transaction"):
+        yield
+        return
+    with db.transaction(immediate=False):
+        yield
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """A series that could not be read, in words for the plot (the traceback of a bug goes to the log)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class SeriesRequest:
+    """What one line of a plot needs: the window (plot coordinates, None = all), pixels, smoothing."""
+
+    uuid: str
+    key: str
+    buckets: int
+    x_mode: str = "step"
+    lo: float | None = None
+    hi: float | None = None
+    start_time: float = 0.0
+    count: int = 0
+    live: bool = False
+    smoothing: tuple[str, float] | None = None   # (kind, amount), see series_math.smooth
+
+
+@dataclass
+class SeriesData:
+    """Downsampled points in plot coordinates; ``smoothed`` has one value per point (or is None)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    smoothed: np.ndarray | None = None
+    total: int = 0          # points in the whole series
+
+
+def load_many(store: Any, cache: HistoryCache | None, requests: list[SeriesRequest], *, progress: Any = None
+              ) -> list[SeriesData | LoadProblem]:
+    """Worker: every line of a plot in one task (one paint after, not one per line); a failure is per line."""
+    from mlops_desktop.errors import MlopsError
+
+    out: list[SeriesData | LoadProblem] = []
+    for req in requests:
+        try:
+            out.append(load_series_data(store, req, cache))
+        except MlopsError as exc:
+            out.append(LoadProblem(str(exc)))
+        except Exception:  # noqa: BLE001 - a bug: its traceback goes to the log, the plot says so in words
+            log.exception("reading the series %s of run %s failed", req.key, req.uuid)
+            out.append(LoadProblem("this series could not be read (the details are in the log)"))
+    return out
+
+
+def load_series_or_problem(*args: Any, progress: Any = None, **kwargs: Any) -> tuple[np.ndarray, np.ndarray] | LoadProblem:
+    """``load_series``, with a failure given back as a LoadProblem (words) instead of an exception, so that no
+    Python error text reaches the status bar; the plot says it in place and tries again on the next update."""
+    from mlops_desktop.errors import MlopsError
+
+    try:
+        return load_series(*args, progress=progress, **kwargs)
+    except MlopsError as exc:
+        return LoadProblem(str(exc))
+    except Exception:  # noqa: BLE001 - a bug: its traceback goes to the log, the plot says so in words
+        log.exception("reading the series %s of run %s failed", args[2] if len(args) > 2 else "?",
+                      args[1] if len(args) > 1 else "?")
+        return LoadProblem("this series could not be read (the details are in the log)")
+
+
 def load_series(store: Any, uuid: str, key: str, buckets: int, x_mode: str, lo: float | None, hi: float | None,
                 start_time: float, cache: HistoryCache | None = None, count: int = 0, *, live: bool = False,
                 progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Worker side (no Qt): the min/max-downsampled series in plot coordinates.
+    """Worker side (no Qt): the min/max-downsampled series in plot coordinates."""
+    data = load_series_data(store, SeriesRequest(uuid, key, buckets, x_mode, lo, hi, start_time, count, live), cache)
+    return data.x, data.y
 
-    With a cache, a finished series is read once; a live one is extended with only the points logged since the
-    last read (``store.metric_history_tail``), so a growing million-point series costs its new points per update.
-    """
-    from mlops_desktop.tracking.downsample import minmax_indices
 
-    x, x_min, x_max = to_store_range(x_mode, lo, hi, start_time)
-    if cache is None or count <= 0:
-        hist = store.metric_history_downsampled(uuid, key, buckets=buckets, x=x, x_min=x_min, x_max=x_max)
-    else:
-        seen = cache.get_any(uuid, key) if live else None
-        if seen is not None and len(seen) > 0:
-            # live: always ask for what came after the points held (one small query when nothing did); the
-            # caller's count comes from a summary read earlier and may already be stale
-            tail = store.metric_history_tail(uuid, key, len(seen))
-            full = seen if len(tail) == 0 else MetricHistory(
-                key, np.concatenate((seen.steps, tail.steps)), np.concatenate((seen.timestamps_ms, tail.timestamps_ms)),
-                np.concatenate((seen.values, tail.values)))
-            if len(tail):
-                cache.put(uuid, key, len(full), full)
-        else:
-            cached = cache.get(uuid, key, count)
-            if cached is not None:
-                full = cached
-            else:
-                full = store.metric_history(uuid, key)
-                cache.put(uuid, key, len(full) if live else (count if len(full) == count else -1), full)
-        full = _sorted_by(full, x)
-        idx = minmax_indices(full.steps if x == "step" else full.timestamps_ms, full.values, max(1, buckets),
-                             x_min, x_max)
-        hist = MetricHistory(key, full.steps[idx], full.timestamps_ms[idx], full.values[idx])
-    return x_values(hist, x_mode, start_time), hist.values.astype(np.float64, copy=False)
+def _full_history(store: Any, cache: HistoryCache, uuid: str, key: str, count: int, live: bool) -> _Entry:
+    """The whole series from the cache; a live one is extended with only the points logged since the last read
+    (``store.metric_history_tail``), so a growing million-point series costs its new points per update."""
+    seen = cache.entry(uuid, key) if live else None
+    if seen is not None and len(seen.hist) > 0:
+        # live: always ask for what came after the points held (one small query when nothing did); the caller's
+        # count comes from a summary read earlier and may already be stale. The tail read lists the chunks, then
+        # fetches them: in one read snapshot, or a writer merging the tail chunk in between leaves it nothing to
+        # fetch ("need at least one array to concatenate").
+        with read_snapshot(store):
+            tail = store.metric_history_tail(uuid, key, len(seen.hist))
+        if len(tail) == 0:
+            return seen
+        h = seen.hist
+        full = MetricHistory(key, np.concatenate((h.steps, tail.steps)),
+                             np.concatenate((h.timestamps_ms, tail.timestamps_ms)), np.concatenate((h.values, tail.values)))
+        grown = cache.put(uuid, key, len(full), full)
+        _carry_forward(seen, grown, tail)
+        return grown
+    cached = cache.entry(uuid, key, count)
+    if cached is not None:
+        return cached
+    full = store.metric_history(uuid, key)
+    return cache.put(uuid, key, len(full) if live else (count if len(full) == count else -1), full)
+
+
+def _carry_forward(seen: _Entry, grown: _Entry, tail: MetricHistory) -> None:
+    """What the grown series can reuse from its prefix: its order (when the new points follow on) and its
+    pyramid (only the blocks with new points are computed), so a live update costs its new points."""
+    from mlops_desktop.gui.series_math import MinMaxPyramid
+
+    for axis, old_x, new_x in (("step", seen.hist.steps, tail.steps), ("time", seen.hist.timestamps_ms,
+                                                                        tail.timestamps_ms)):
+        if seen.derived.get(("sorted", axis)) is not seen.hist:
+            continue   # the prefix was out of order on this axis: sort the whole series again
+        if new_x.shape[0] and (new_x[0] < old_x[-1] or bool(np.any(new_x[1:] < new_x[:-1]))):
+            continue
+        grown.derived[("sorted", axis)] = grown.hist
+        pyramid = seen.derived.get(("pyramid", axis))
+        if pyramid is not None:
+            grown.derived[("pyramid", axis)] = MinMaxPyramid(grown.hist.values, pyramid)
+
+
+def load_series_data(store: Any, req: SeriesRequest, cache: HistoryCache | None = None) -> SeriesData:
+    """Worker side (no Qt): one line, min/max-downsampled per pixel, smoothed over the full series if asked."""
+    from mlops_desktop.gui.series_math import MinMaxPyramid, smooth
+
+    x, x_min, x_max = to_store_range(req.x_mode, req.lo, req.hi, req.start_time)
+    buckets = max(1, req.buckets)
+    if cache is None or req.count <= 0:
+        hist = store.metric_history_downsampled(req.uuid, req.key, buckets=buckets, x=x, x_min=x_min, x_max=x_max)
+        smoothed = smooth(hist.values, *req.smoothing) if req.smoothing else None
+        return SeriesData(x_values(hist, req.x_mode, req.start_time), hist.values.astype(np.float64, copy=False),
+                          smoothed, len(hist))
+    entry = _full_history(store, cache, req.uuid, req.key, req.count, req.live)
+    full = cache.derive(entry, ("sorted", x), lambda: _sorted_by(entry.hist, x))
+    xs = full.steps if x == "step" else full.timestamps_ms
+    pyramid = cache.derive(entry, ("pyramid", x), lambda: MinMaxPyramid(full.values))
+    idx = pyramid.indices(xs, buckets, x_min, x_max, full.values)
+    smoothed = None
+    if req.smoothing:
+        kind, amount = req.smoothing
+        values = full.values
+        whole = smooth(values, kind, amount) if req.live else \
+            cache.derive(entry, ("smooth", x, kind, amount), lambda: smooth(values, kind, amount))
+        smoothed = whole[idx]
+    hist = MetricHistory(req.key, full.steps[idx], full.timestamps_ms[idx], full.values[idx])
+    return SeriesData(x_values(hist, req.x_mode, req.start_time), hist.values.astype(np.float64, copy=False),
+                      smoothed, len(full))
 
 
 def export_csv(store: Any, series: list[tuple[str, str, str]], path: str, *, progress: Any) -> int:

@@ -11,6 +11,7 @@ class RowTableModel(QAbstractTableModel):
     """Subclasses set ``columns`` and implement ``data``; ``rows`` is the list shown, one item per row."""
 
     columns: tuple[str, ...] = ()
+    numeric_columns: frozenset[int] = frozenset()  # right-aligned, as numbers are read
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -23,6 +24,14 @@ class RowTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.columns)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation != Qt.Orientation.Horizontal or section >= len(self.columns):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return self.columns[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return self.alignment(section)
         return None
+
+    def alignment(self, column: int) -> int:
+        horizontal = Qt.AlignmentFlag.AlignRight if column in self.numeric_columns else Qt.AlignmentFlag.AlignLeft
+        return int(horizontal | Qt.AlignmentFlag.AlignVCenter)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mlops_desktop.gui.runs_model import is_stale, last_update, run_duration
 from mlops_desktop.gui.theme import status_color
 from mlops_desktop.gui.views.base import AppContext
 from mlops_desktop.textfmt import fmt_duration, fmt_number
@@ -76,6 +78,8 @@ class RunDetail(QWidget):
         self.header.setTextFormat(Qt.TextFormat.PlainText)  # names come from training code: never rich text
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         outer.addWidget(self.header)
+        self.failure = FailureBox()
+        outer.addWidget(self.failure)
         split = QSplitter(Qt.Orientation.Horizontal)
         outer.addWidget(split, 1)
 
@@ -159,6 +163,7 @@ class RunDetail(QWidget):
         if uuid is None:
             self.run = None
             self.header.setText("Select a run to see its details.")
+            self.failure.show_run(None)
             return
         self.ctx.tasks.submit(load_detail, self.ctx.workspace.tracking, uuid, title="Load run",
                               key=f"_detail_{id(self)}", quiet=True, owner=self, on_done=self._fill)
@@ -173,15 +178,23 @@ class RunDetail(QWidget):
         self.run = run
         self._filling = True
         self.header.setText(run.name or run.uuid[:8])
+        self.failure.show_run(run)
         f = self.fields
         f["status"].setText(run.status)
         f["status"].setStyleSheet(f"color: {status_color(run.status).name()}; font-weight: 600;")
         f["experiment"].setText(detail["experiment"])
         f["uuid"].setText(run.uuid)
         f["started"].setText(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.start_time)))
-        end = run.end_time if run.end_time is not None else (time.time() if run.status == "running" else None)
-        f["duration"].setText(fmt_duration(None if end is None else end - run.start_time)
-                              + (" (running)" if run.status == "running" else ""))
+        duration = fmt_duration(run_duration(run))
+        if is_stale(run):
+            quiet = time.time() - last_update(run)
+            duration += (f" (no update since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(last_update(run)))}"
+                         f", {fmt_duration(quiet)} ago)")
+            f["status"].setText("running, no update since "
+                                + time.strftime("%H:%M:%S", time.localtime(last_update(run))))
+        elif run.status == "running":
+            duration += " (running)"
+        f["duration"].setText(duration)
         f["host"].setText(run.host)
         f["user"].setText(run.user)
         f["command"].setText(run.command or "—")
@@ -302,6 +315,92 @@ class RunDetail(QWidget):
             return
         blob = self.ctx.workspace.tracking.artifact_file(self.run.uuid, art.path)
         self._write(f"Export {art.path}", shutil.copyfile, blob, path)
+
+
+ERROR_TAGS = ("mlops.error", "mlops.error.type", "mlops.error.message", "mlops.error.traceback",
+              "mlops.error.exit_code", "mlops.error.output_tail")
+
+
+def failure_summary(run: Run) -> tuple[str, str, str] | None:
+    """(headline, message, details) saying why a run did not finish, from the mlops.error.* tags (the tracking
+    client writes type, message and traceback on an exception; the job executor the exit code and the output's
+    last lines); None for a run that finished or still runs."""
+    tags = run.tags
+    if run.status in ("finished", "running") and not tags.get("mlops.error"):
+        return None
+    kind = tags.get("mlops.error.type", "")
+    message = tags.get("mlops.error.message", "")
+    summary = tags.get("mlops.error", "")
+    code = tags.get("mlops.error.exit_code", "")
+    if run.status == "killed":
+        headline = "Stopped by a signal (Ctrl+C, SIGTERM or a cancelled job)"
+    elif run.status == "lost":
+        headline = "Lost: its process ended without ending the run (killed, crashed or the machine restarted)"
+    else:
+        headline = "Failed"
+    if kind:
+        headline += f": {kind}"
+    if code:
+        headline += f" (exit code {code})"
+    message = message or summary
+    if not message and run.status == "failed":
+        message = ("It recorded no reason: runs record the exception when they fail inside "
+                   "mlops_desktop.tracking.start_run, and jobs their exit code and last output.")
+    details = []
+    if tags.get("mlops.error.traceback"):
+        details.append("Traceback (last frames):\n" + tags["mlops.error.traceback"].rstrip())
+    if tags.get("mlops.error.output_tail"):
+        details.append("Last lines of the output:\n" + tags["mlops.error.output_tail"].rstrip())
+    return headline, message, "\n\n".join(details)
+
+
+class FailureBox(QFrame):
+    """Why a run failed, at the top of its details: the exception, its message, the last frames and output."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("failure")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 6)
+        self.headline = QLabel("")
+        self.headline.setObjectName("error")
+        self.headline.setTextFormat(Qt.TextFormat.PlainText)
+        self.headline.setWordWrap(True)
+        font = self.headline.font()
+        font.setBold(True)
+        self.headline.setFont(font)
+        self.message = QLabel("")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.details.setMaximumHeight(150)
+        mono = self.details.font()
+        mono.setFamily("monospace")
+        mono.setStyleHint(mono.StyleHint.Monospace)
+        self.details.setFont(mono)
+        layout.addWidget(self.headline)
+        layout.addWidget(self.message)
+        layout.addWidget(self.details)
+        self.hide()
+
+    def show_run(self, run: Run | None) -> None:
+        summary = failure_summary(run) if run is not None else None
+        if summary is None:
+            self.hide()
+            return
+        headline, message, details = summary
+        self.headline.setText(headline)
+        self.message.setText(message)
+        self.message.setVisible(bool(message))
+        self.details.setPlainText(details)
+        self.details.setVisible(bool(details))
+        if details:   # the end of a traceback or output is what says most
+            self.details.verticalScrollBar().setValue(self.details.verticalScrollBar().maximum())
+        self.show()
 
 
 # Artifacts come from training code; opening these with the desktop's default handler could run them.

@@ -16,10 +16,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from mlops_desktop.errors import Cancelled
 from mlops_desktop.gui.notify import Notifications
+from mlops_desktop.gui.worker_state import keep_thread_state
 from mlops_desktop.progress import Progress
 
 RUNNING, SUCCEEDED, FAILED, CANCELLED = "running", "succeeded", "failed", "cancelled"
@@ -114,17 +115,20 @@ class Task(QObject):
         self.ended.emit()
 
 
-class _Runnable(QRunnable):
+class _Runnable:
+    """One task's work, started as ``pool.start(runnable.run)``. Not a QRunnable subclass: PySide's pool kept a
+    reference to some of those after they ran (a race when a task ends before start() returns), and with it
+    the task's arguments and signals object - a leak of every kind of task (issue 14's memory growth)."""
+
     def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict, signals: _WorkerSignals,
                  cancel_event: threading.Event, pass_progress: bool) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
         self.fn, self.args, self.kwargs = fn, args, kwargs
         self.signals = signals
         self.cancel_event = cancel_event
         self.pass_progress = pass_progress
 
     def run(self) -> None:
+        keep_thread_state()   # thread-locals (the store's SQLite connection) live as long as the thread
         signals = self.signals
         progress = Progress(lambda f, m: signals.progress.emit(float(f), str(m)), cancel_event=self.cancel_event)
         try:
@@ -146,6 +150,12 @@ class _Runnable(QRunnable):
             signals.result.emit(result)
 
 
+def _is_user_error(exc: BaseException) -> bool:
+    from mlops_desktop.errors import MlopsError
+
+    return isinstance(exc, MlopsError)
+
+
 class TaskRunner(QObject):
     """Runs core functions on a thread pool. ``tasks`` lists running and recently ended work (for the tasks panel)."""
 
@@ -157,6 +167,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.notifications = notifications
         self.pool = QThreadPool(self)
+        self.pool.setExpiryTimeout(-1)   # pool threads stay: each keeps its one SQLite connection (worker_state.py)
         if max_threads:
             self.pool.setMaxThreadCount(max_threads)
         self.tasks: list[Task] = []
@@ -191,16 +202,14 @@ class TaskRunner(QObject):
         task.ended.connect(lambda t=task: self._on_ended(t))
         self.tasks.append(task)
         self.task_added.emit(task)
-        self.pool.start(_Runnable(fn, args, kwargs, task.signals, task.cancel_event, pass_progress))
+        self.pool.start(_Runnable(fn, args, kwargs, task.signals, task.cancel_event, pass_progress).run)
         return task
 
     def _report_error(self, task: Task, exc: BaseException) -> None:
-        from mlops_desktop.errors import MlopsError
+        from mlops_desktop.gui.notify import describe
 
-        if isinstance(exc, MlopsError):
-            self.notifications.error(task.title, str(exc))
-        else:
-            self.notifications.error(task.title, f"{type(exc).__name__}: {exc}", task.traceback)
+        self.notifications.error(task.title, describe(exc), "" if not task.traceback or _is_user_error(exc)
+                                 else task.traceback)
 
     def _on_ended(self, task: Task) -> None:
         self.task_ended.emit(task)

@@ -20,6 +20,11 @@ SERIES_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948
                  "#9c755f", "#bab0ac"]
 
 
+def run_color(index: int) -> str:
+    """The colour of the index-th selected run: the same chip in the charts, the legend and Compare."""
+    return SERIES_COLORS[index % len(SERIES_COLORS)]
+
+
 def system_is_dark() -> bool:
     hints = QGuiApplication.styleHints()
     scheme = getattr(hints, "colorScheme", None)
@@ -107,6 +112,7 @@ def apply(app: QApplication, choice: str = "system") -> str:
     app.setProperty("mlops_theme", mode)
     if "pyqtgraph" in sys.modules:  # imported on first use of a plot, not at start-up (0.3 s)
         configure_pyqtgraph()
+        restyle_plots(app)
     return mode
 
 
@@ -117,6 +123,48 @@ def configure_pyqtgraph() -> None:
     pal = _palette(current_mode())
     pg.setConfigOptions(background=pal.color(QPalette.ColorRole.Base).name(),
                         foreground=pal.color(QPalette.ColorRole.Text).name(), antialias=False)
+
+
+def plot_colors(mode: str | None = None) -> dict[str, str]:
+    """The colours every plot uses: background, foreground (axes, text), muted (secondary text)."""
+    mode = mode or current_mode()
+    if mode == "dark":
+        return {"background": "#17181a", "foreground": "#c9d1d9", "muted": "#8b949e"}
+    return {"background": "#ffffff", "foreground": "#444c56", "muted": "#6e7781"}
+
+
+def style_plot(widget: object) -> None:
+    """Put a pyqtgraph PlotWidget (or GraphicsLayoutWidget) in the current theme's colours, axes and title too."""
+    import pyqtgraph as pg
+
+    colors = plot_colors()
+    if not isinstance(widget, pg.GraphicsView):
+        return
+    widget.setBackground(colors["background"])
+    plot_item = widget.getPlotItem() if isinstance(widget, pg.PlotWidget) else None
+    if plot_item is None:
+        return
+    for name in ("left", "bottom", "right", "top"):
+        axis = plot_item.getAxis(name)
+        axis.setPen(colors["foreground"])
+        axis.setTextPen(colors["foreground"])
+        if axis.label is not None and axis.labelText:
+            axis.setLabel(axis.labelText, units=axis.labelUnits or None, color=colors["foreground"])
+    title = plot_item.titleLabel
+    if title is not None and title.text:
+        title.setText(title.text, color=colors["foreground"])
+
+
+def restyle_plots(app: QApplication) -> None:
+    """Every plot on screen follows a theme switch at once (not only the ones built after it)."""
+    import pyqtgraph as pg
+
+    for widget in app.allWidgets():
+        hook = getattr(widget, "apply_theme", None)
+        if callable(hook):
+            hook()
+        elif isinstance(widget, pg.PlotWidget):
+            style_plot(widget)
 
 
 def current_mode() -> str:

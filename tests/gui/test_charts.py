@@ -145,8 +145,8 @@ def test_x_modes_hover_and_exports(ctx, qtbot, ws, tmp_path):
     assert plot.hover_text.isVisible() and "spiky" in plot.hover_text.toPlainText()  # make_plot labels it
     assert "step 50" in plot.hover_text.toPlainText()
     # smoothing draws a smoothed line over a faint raw one; log scale switches the axis
-    plot.set_smoothing(0.9)
-    assert plot.series[run.uuid].raw_curve is not None
+    plot.set_smoothing(0.9)   # computed over the full series in a worker
+    qtbot.waitUntil(lambda: plot.idle() and plot.series[run.uuid].raw_curve is not None, timeout=5000)
     plot.set_log_y(True)
     assert plot.plot_item.getAxis("left").logMode
     png = tmp_path / "loss.png"

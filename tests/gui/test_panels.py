@@ -55,7 +55,7 @@ def test_quick_tasks_are_not_listed_but_failures_are(window, ctx, qtbot):
         return 1
 
     def broken(*, progress):
-        raise RuntimeError("no route to host gpu-1")
+        raise OSError(113, "No route to host", "gpu-1")
 
     ok = ctx.tasks.submit(quick, title="Refresh")
     bad = ctx.tasks.submit(broken, title="Inspect gpu-1")
@@ -63,4 +63,4 @@ def test_quick_tasks_are_not_listed_but_failures_are(window, ctx, qtbot):
     qtbot.wait(400)
     titles = [r.label.text() for r in window.tasks_panel.rows()]
     assert titles == ["Inspect gpu-1"]
-    assert "no route to host" in window.tasks_panel.rows()[0].message.text()
+    assert "no route to host: gpu-1" in window.tasks_panel.rows()[0].message.text()

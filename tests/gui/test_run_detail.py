@@ -94,3 +94,45 @@ def test_names_from_training_code_are_never_rich_text(ctx, qtbot):
     assert detail.header.textFormat() == detail.header.textFormat().PlainText
     assert detail.header.text() == '<img src="file:///etc/passwd">'
     assert detail.fields["host"].textFormat() == detail.header.textFormat().PlainText
+
+
+def test_a_failed_run_says_why(ctx, qtbot):
+    """Issue 14: the exception, its message and the last lines of its output on the run page (mlops.error.*)."""
+    store = ctx.workspace.tracking
+    exp = store.get_or_create_experiment("fails")
+    failed = store.create_run(exp.id, name="diverged", tags={
+        "mlops.error": "ValueError: loss is NaN at step 120",
+        "mlops.error.type": "ValueError",
+        "mlops.error.message": "loss is NaN at step 120",
+        "mlops.error.traceback": 'File "train.py", line 88, in step\n    raise ValueError("loss is NaN")',
+        "mlops.error.exit_code": "1",
+        "mlops.error.output_tail": "epoch 3 loss=nan\nTraceback (most recent call last):",
+    })
+    store.set_terminated(failed.uuid, "failed")
+    quiet = store.create_run(exp.id, name="old-failure")
+    store.set_terminated(quiet.uuid, "failed")
+    killed = store.create_run(exp.id, name="cancelled")
+    store.set_terminated(killed.uuid, "killed")
+    fine = store.create_run(exp.id, name="fine")
+    store.set_terminated(fine.uuid, "finished")
+    detail = RunDetail(ctx)
+    qtbot.addWidget(detail)
+    detail.show()
+
+    def show(uuid):
+        detail.show_run(uuid)
+        qtbot.waitUntil(lambda: detail.run is not None and detail.run.uuid == uuid, timeout=5000)
+
+    show(failed.uuid)
+    box = detail.failure
+    assert box.isVisible()
+    assert box.headline.text() == "Failed: ValueError (exit code 1)"
+    assert box.message.text() == "loss is NaN at step 120"
+    text = box.details.toPlainText()
+    assert 'File "train.py", line 88' in text and "epoch 3 loss=nan" in text
+    show(quiet.uuid)
+    assert box.isVisible() and "recorded no reason" in box.message.text()
+    show(killed.uuid)
+    assert box.headline.text().startswith("Stopped by a signal")
+    show(fine.uuid)
+    assert not box.isVisible()

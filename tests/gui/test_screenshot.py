@@ -129,3 +129,31 @@ def test_cli_screenshot_and_demo(tmp_path):
                            "--size", "1024x700"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert QImage(str(out)).width() == 1024 and distinct_colors(out) > 40
+
+
+def test_screenshot_leaves_the_gui_settings_alone(qapp, qtbot, ws, tmp_path):
+    """Broken 5: a screenshot at 488x501 of Jobs must not become the next real start's window and area."""
+    from mlops_desktop.gui import app
+    from mlops_desktop.gui.app import make_context, make_window
+
+    ctx = make_context(ws)
+    win = make_window(ctx)
+    win.resize(760, 540)  # within the offscreen screen (800x600): restoreGeometry keeps it
+    win.navigate("hosts")
+    win.close()  # saves geometry, layout and the last area
+    win.deleteLater()
+    qtbot.wait(100)  # the areas' own last writes (on their destruction) land before the file is read
+    ctx.tasks.shutdown(3000)
+    ctx.settings.sync()
+    settings = ws.root / "gui.ini"
+    before = settings.read_bytes()
+    assert b"last_area=hosts" in before
+    args = argparse.Namespace(home=str(ws.root), screenshot=str(tmp_path / "jobs.png"), view="jobs", size="488x501",
+                              theme="dark")
+    assert app.run(args) == 0
+    assert settings.read_bytes() == before
+    ctx2 = make_context(ws)
+    win2 = make_window(ctx2)
+    assert win2.current_area_id() == "hosts" and (win2.width(), win2.height()) == (760, 540)
+    win2.close()
+    ctx2.tasks.shutdown(3000)

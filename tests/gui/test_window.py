@@ -85,6 +85,18 @@ def test_layout_and_columns_are_remembered(ctx, qtbot):
 
 def test_crash_report_written_and_shown_next_start(ws, tmp_path):
     handler = crash.CrashHandler(ws.paths.crash_reports)
+    try:
+        raise ValueError("boom at start-up")
+    except ValueError as exc:
+        path = handler.write_report(exc)  # what the start-up code does when an exception stops the app
+    reports = crash.pending_reports(ws.paths.crash_reports)
+    assert reports == [path] and "boom at start-up" in reports[0].read_text()
+    crash.mark_shown(reports)
+    assert crash.pending_reports(ws.paths.crash_reports) == []
+
+
+def test_exception_hook_notifies_and_writes_no_report(ws):
+    handler = crash.CrashHandler(ws.paths.crash_reports)
     seen = []
     handler.install()
     handler.on_exception = seen.append
@@ -95,10 +107,7 @@ def test_crash_report_written_and_shown_next_start(ws, tmp_path):
             sys.excepthook(*sys.exc_info())
     finally:
         handler.uninstall()
-    assert isinstance(seen[0], ValueError)
-    reports = crash.pending_reports(ws.paths.crash_reports)
-    assert len(reports) == 1 and "boom in a slot" in reports[0].read_text()
-    crash.mark_shown(reports)
+    assert isinstance(seen[0], ValueError) and handler.caught == 1
     assert crash.pending_reports(ws.paths.crash_reports) == []
 
 
@@ -177,8 +186,9 @@ def test_broken_area_shows_a_message_not_a_crash(ctx, qtbot, tmp_path, monkeypat
     win = make_window(ctx, [("broken", module.__name__)])
     qtbot.addWidget(win)
     win.navigate("broken")
-    assert "missing table 'models'" in win.area("broken").text()
-    assert ctx.notifications.history[-1].level == "error"
+    assert "The Broken area could not open" in win.area("broken").text()
+    note = ctx.notifications.history[-1]
+    assert note.level == "error" and "missing table 'models'" in note.details  # the bug's words: in the details
 
 
 def test_empty_workspace_says_how_to_start_and_demo_action_fills_it(window, ctx, qtbot):
@@ -191,7 +201,8 @@ def test_empty_workspace_says_how_to_start_and_demo_action_fills_it(window, ctx,
     assert "No runs in this workspace yet" in charts.empty.text()
     window.fill_demo()
     task = next(t for t in ctx.tasks.tasks if t.title == "Fill with demo data")
-    qtbot.waitUntil(lambda: task.state != "running", timeout=120_000)
+    # ~60 s on a quiet machine; over 120 s when 8 engineers share the 2 cores
+    qtbot.waitUntil(lambda: task.state != "running", timeout=420_000)
     assert task.state == SUCCEEDED, task.error
     assert ctx.workspace.tracking.search_runs().total >= 20
     model = window.area("experiments").model

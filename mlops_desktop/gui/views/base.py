@@ -36,6 +36,7 @@ AREA_MODULES: list[tuple[str, str]] = [
     ("deployments", "mlops_desktop.gui.views.deployments_view"),
     ("monitoring", "mlops_desktop.gui.views.monitoring_view"),
     ("approvals", "mlops_desktop.gui.views.approvals_view"),
+    ("backtests", "mlops_desktop.gui.views.backtest_view"),
 ]
 
 
@@ -50,6 +51,9 @@ class AppContext:
     # Set by the main window: navigate("experiments", run_uuid=...) shows an area and forwards the keywords
     # to its ``show_item(**kwargs)`` when it has one.
     navigate: Callable[..., None] = field(default=lambda area_id, **kw: None)
+    # Set by the main window: clears the status bar's message. Areas call it when the user moves on (picks another
+    # item or tab), so an error about what was shown before does not linger.
+    clear_status: Callable[[], None] = field(default=lambda: None)
     # Commands an area offers to the command palette: (label, callback); areas append in their constructor.
     actions: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
 

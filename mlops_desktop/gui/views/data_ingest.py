@@ -30,21 +30,28 @@ from mlops_desktop.gui.views.data_table import RowsModel
 FORMATS = ["auto", "csv", "tsv", "ndjson", "json", "parquet", "sqlite", "excel"]
 
 
-def _options(fmt: str, delimiter: str, encoding: str, header: bool, table: str, sheet: str) -> Any:
+def _options(fmt: str, delimiter: str, encoding: str, header: bool, table: str, sheet: str,
+             null_words: tuple[str, ...] = ()) -> Any:
     from mlops_desktop.data.csvcheck import CsvOptions
     from mlops_desktop.data.sources import SourceOptions
 
     sep = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter) or ","
     return SourceOptions(format=None if fmt == "auto" else fmt,
-                         csv=CsvOptions(separator=sep, encoding=encoding or "utf-8", has_header=header),
+                         csv=CsvOptions(separator=sep, encoding=encoding or "utf-8", has_header=header,
+                                        null_values=null_words),
                          table=table or None, sheet=sheet or None)
 
 
+def parse_null_words(text: str) -> tuple[str, ...]:
+    """'n/a, -, NULL' -> ('n/a', '-', 'NULL'): exact spellings, as the reader matches them."""
+    return tuple(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))
+
+
 def _preview(paths: list[str], options: Any, *, progress: Any) -> Any:
-    from mlops_desktop.data.preview import contract_to_toml, draft_contract, preview
+    from mlops_desktop.data.preview import draft_toml, preview
 
     pv = preview(paths, options, rows=50)
-    return pv, contract_to_toml(draft_contract(pv))
+    return pv, draft_toml(pv)
 
 
 def _ingest(ws: Any, paths: list[str], dataset: str, options: Any, contract_text: str | None, mode: str,
@@ -80,10 +87,14 @@ class IngestDialog(QDialog):
         self.result: Any = None
         self._before_id: int | None = None
         self._dataset_name = ""
+        self._suggested = ""
+        self._draft = ""
         self.paths = QLineEdit()
         self.paths.setPlaceholderText("files, globs (data/*.csv) or a folder; separate several with ;")
+        self.paths.editingFinished.connect(lambda: self._suggest_name(self.path_list()))
+        self.paths.returnPressed.connect(lambda: self.load_preview())
         browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
+        browse.clicked.connect(lambda: self._browse())
         self.dataset = QLineEdit(dataset)
         self.dataset.setPlaceholderText("dataset name (letters, digits, _)")
         self.format = QComboBox()
@@ -100,11 +111,17 @@ class IngestDialog(QDialog):
         self.table_name.setPlaceholderText("SQLite table")
         self.sheet = QLineEdit()
         self.sheet.setPlaceholderText("Excel sheet (default: first)")
+        self.null_words = QLineEdit()
+        self.null_words.setPlaceholderText("n/a, -")
+        self.null_words.setToolTip("values that mean 'no value' in the file (exact spelling, comma separated); "
+                                   "the preview proposes the ones it finds in number columns")
+        self.null_words.textEdited.connect(lambda _t: setattr(self, "_null_words_edited", True))
+        self._null_words_edited = False
         self.partition = QLineEdit()
         self.partition.setPlaceholderText("partition by (optional): region, day")
         self.partition.setToolTip("one folder per value of these columns; an append keeps the base's partitioning")
         preview_button = QPushButton("Preview")
-        preview_button.clicked.connect(self.load_preview)
+        preview_button.clicked.connect(lambda: self.load_preview())
         self.use_contract = QCheckBox("check this contract (bad rows go to the rejects, with file, line and reason)")
         self.use_contract.setChecked(True)
         self.contract = QPlainTextEdit()
@@ -121,12 +138,12 @@ class IngestDialog(QDialog):
         self.status = muted()
         self.ingest_button = QPushButton("Ingest")
         self.ingest_button.setDefault(True)
-        self.ingest_button.clicked.connect(self.start)
+        self.ingest_button.clicked.connect(lambda: self.start())
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(lambda: self.cancel())
         self.rejects_button = QPushButton("Show rejects")
         self.rejects_button.hide()
-        self.rejects_button.clicked.connect(self._show_rejects)
+        self.rejects_button.clicked.connect(lambda: self._show_rejects())
 
         form = QFormLayout()
         files_row = QHBoxLayout()
@@ -145,6 +162,8 @@ class IngestDialog(QDialog):
         extra = QHBoxLayout()
         extra.addWidget(self.table_name)
         extra.addWidget(self.sheet)
+        extra.addWidget(QLabel("null words"))
+        extra.addWidget(self.null_words)
         extra.addWidget(self.partition)
         extra.addWidget(preview_button)
         form.addRow("", extra)
@@ -178,12 +197,15 @@ class IngestDialog(QDialog):
 
     def set_paths(self, paths: list[str]) -> None:
         self.paths.setText(";".join(paths))
-        if not self.dataset.text().strip() and paths:
-            from pathlib import Path
-
-            stem = "".join(ch if ch.isalnum() else "_" for ch in Path(paths[0]).stem).strip("_") or "data"
-            self.dataset.setText(stem if not stem[0].isdigit() else f"d_{stem}")
         self.load_preview()
+
+    def _suggest_name(self, paths: list[str]) -> None:
+        """Pre-fill the dataset name from the file name, unless the user typed one."""
+        from mlops_desktop.data.preview import suggest_dataset_name
+
+        if paths and (not self.dataset.text().strip() or self.dataset.text() == self._suggested):
+            self._suggested = suggest_dataset_name(paths)
+            self.dataset.setText(self._suggested)
 
     def partition_columns(self) -> list[str] | None:
         """The partition columns typed in; None when empty (an append then keeps the base's partitioning)."""
@@ -195,12 +217,14 @@ class IngestDialog(QDialog):
 
     def options(self) -> Any:
         return _options(self.format.currentText(), self.delimiter.text(), self.encoding.text().strip(),
-                        self.header.isChecked(), self.table_name.text().strip(), self.sheet.text().strip())
+                        self.header.isChecked(), self.table_name.text().strip(), self.sheet.text().strip(),
+                        parse_null_words(self.null_words.text()))
 
     def load_preview(self) -> None:
         paths = self.path_list()
         if not paths:
             return
+        self._suggest_name(paths)
         self.status.setText("reading a preview…")
         self.ctx.tasks.submit(_preview, paths, self.options(), title="Preview", key="data-preview", quiet=True,
                               owner=self, on_done=self._on_preview,
@@ -208,13 +232,23 @@ class IngestDialog(QDialog):
 
     def _on_preview(self, result: Any) -> None:
         pv, draft = result
-        headers = [f"{c}\n{pv.types.get(c, '')}" for c in pv.columns]
+        headers = [f"{c}\n{pv.hints[c].type} · {pv.hints[c].odd_rows} odd" if c in pv.hints else
+                   f"{c}\n{pv.types.get(c, '')}" for c in pv.columns]
         self.preview_model.set_rows(headers, pv.rows)
         self.preview_view.resizeColumnsToContents()
-        if not self.contract.toPlainText().strip():
-            self.contract.setPlainText(draft)
+        if not self.contract.toPlainText().strip() or self.contract.toPlainText() == self._draft:
+            self.contract.setPlainText(draft)  # a draft the user has not edited follows the files chosen
+            self._draft = draft
+        proposed = [w for w in pv.null_words if w not in parse_null_words(self.null_words.text())]
+        if proposed and not self._null_words_edited:
+            self.null_words.setText(", ".join(parse_null_words(self.null_words.text()) + tuple(proposed)))
+        hinted = ""
+        if pv.hints:
+            hinted = (f" {', '.join(pv.hints)}: number column(s) with a few other values"
+                      + (f" ({', '.join(repr(w) for w in proposed)} proposed as null words)" if proposed else "")
+                      + "; see the comments in the contract.")
         self.status.setText(f"{pv.format}: {len(pv.files)} file(s); first {len(pv.rows)} rows shown with the types a "
-                            "sample suggests. Edit the draft contract, then Ingest.")
+                            f"sample suggests. Edit the draft contract, then Ingest.{hinted}")
 
     # -- ingest ------------------------------------------------------------------------------------------------
     def start(self) -> None:

@@ -1,21 +1,18 @@
-"""Panels of the Data area: column profile with histograms, SQL editor with results, rejects, and lineage graph."""
+"""Panels of the Data area: column profile with histograms and the lineage graph (SQL and rejects have their own
+modules)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QPainter, QPen, QShortcut
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QGraphicsScene,
     QGraphicsView,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPlainTextEdit,
-    QPushButton,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -40,7 +37,13 @@ def make_table(model: Any) -> QTableView:
     view.horizontalHeader().setHighlightSections(False)
     view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     view.horizontalHeader().setStretchLastSection(True)
+    pad_cells(view)
     return view
+
+
+def pad_cells(view: QTableView) -> None:
+    """Room between a right-aligned number and the text beside it."""
+    view.setStyleSheet("QTableView::item { padding: 0px 6px; }")
 
 
 def muted(text: str = "") -> QLabel:
@@ -88,11 +91,23 @@ class ProfilePanel(QWidget):
         if self.plot is None:
             import pyqtgraph as pg
 
+            from mlops_desktop.gui.theme import configure_pyqtgraph
+
+            configure_pyqtgraph()
             self.plot = pg.PlotWidget()
             self.plot.setMenuEnabled(False)
             self.plot.showGrid(x=True, y=True, alpha=0.2)
             self.right_layout.addWidget(self.plot, 1)
+            self.on_theme_changed()
         return self.plot
+
+    def on_theme_changed(self) -> None:
+        """The plot takes the theme's colours at once (pyqtgraph keeps the ones it was built with)."""
+        if self.plot is None:
+            return
+        from mlops_desktop.gui.theme import style_plot
+
+        style_plot(self.plot)  # the same colours as every other plot (theme.plot_colors)
 
     def show_version(self, ref: str | None) -> None:
         if ref == self.ref and self.result is not None:
@@ -163,155 +178,6 @@ class ProfilePanel(QWidget):
         import pyqtgraph as pg
 
         return [i for i in self.plot.getPlotItem().items if isinstance(i, pg.BarGraphItem)]
-
-
-# -- SQL -------------------------------------------------------------------------------------------------------
-def _run_query(ws: Any, sql: str, *, progress: Any) -> Any:
-    from mlops_desktop.data.query import query
-
-    progress.update(0.1, "running query")
-    return query(ws, sql, limit=QUERY_ROWS)
-
-
-def _export_query(ws: Any, sql: str, path: str, *, progress: Any) -> Any:
-    from mlops_desktop.data.query import export
-
-    progress.update(0.1, f"exporting to {path}")
-    return export(ws, sql, path)
-
-
-class SqlPanel(QWidget):
-    """An SQL editor over the lake (NAME = latest version, NAME@N = pinned) with the first rows of the result."""
-
-    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.editor = QPlainTextEdit()
-        self.editor.setObjectName("sql")
-        self.editor.setPlaceholderText("SELECT * FROM my_dataset LIMIT 100        (Ctrl+Enter runs; NAME@3 pins a "
-                                       "version)")
-        font = QFont("monospace")
-        font.setStyleHint(QFont.StyleHint.Monospace)
-        self.editor.setFont(font)
-        self.editor.setMaximumHeight(140)
-        self.run_button = QPushButton("Run")
-        self.run_button.clicked.connect(self.run)
-        self.export_button = QPushButton("Export…")
-        self.export_button.clicked.connect(self.export)
-        self.status = muted()
-        self.model = RowsModel(self)
-        self.table = make_table(self.model)
-        bar = QHBoxLayout()
-        bar.addWidget(self.status, 1)
-        bar.addWidget(self.export_button)
-        bar.addWidget(self.run_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.editor)
-        layout.addLayout(bar)
-        layout.addWidget(self.table, 1)
-        self.last: Any = None
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            shortcut = QShortcut(QKeySequence(keys), self.editor)
-            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
-            shortcut.activated.connect(self.run)
-
-    def set_sql(self, sql: str) -> None:
-        self.editor.setPlainText(sql)
-
-    def run(self) -> None:
-        sql = self.editor.toPlainText().strip()
-        if not sql:
-            return
-        self.status.setText("running…")
-        self.ctx.tasks.submit(_run_query, self.ctx.workspace, sql, title="SQL query", key="data-sql", quiet=True,
-                              owner=self, on_done=self._on_result,
-                              on_error=lambda exc: self.status.setText(f"error: {exc}"))
-
-    def _on_result(self, page: Any) -> None:
-        self.last = page
-        self.model.set_rows(page.columns, page.rows)
-        self.table.resizeColumnsToContents()
-        shown = len(page.rows)
-        total = page.total if page.total is not None else shown
-        more = f" (first {shown:,} shown; Export… writes all)" if total > shown else ""
-        tables = ", ".join(f"{k} = {v}" for k, v in page.tables.items())
-        self.status.setText(f"{total:,} rows{more}" + (f"   ·   {tables}" if tables else ""))
-
-    def export(self) -> None:
-        sql = self.editor.toPlainText().strip()
-        if not sql:
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Export query result", "result.parquet",
-                                              "Parquet (*.parquet);;CSV (*.csv)")
-        if path:
-            self.export_to(path)
-
-    def export_to(self, path: str) -> None:
-        sql = self.editor.toPlainText().strip()
-        self.ctx.tasks.submit(_export_query, self.ctx.workspace, sql, path, title=f"Export to {path}",
-                              owner=self, on_done=lambda r: self.status.setText(f"wrote {r['rows']:,} rows to "
-                                                                                  f"{r['output']}"))
-
-
-# -- rejects ---------------------------------------------------------------------------------------------------
-def _read_rejects(ws: Any, ref: str, *, progress: Any) -> dict[str, Any]:
-    import polars as pl
-
-    from mlops_desktop.data import catalog, lake
-
-    version = catalog.resolve(ws.db, ref)
-    files = lake.reject_files(ws, version)
-    if not files:
-        return {"ref": version.ref, "by_reason": [], "columns": [], "rows": []}
-    frame = pl.scan_parquet([str(f) for f in files])
-    by_reason = frame.group_by("_reason").len().sort("len", descending=True).head(50).collect().rows()
-    page = frame.head(QUERY_ROWS).collect()
-    order = ["_source_line", "_reason"] + [c for c in page.columns if not c.startswith("_")] + ["_source_file"]
-    page = page.select(order)
-    return {"ref": version.ref, "by_reason": by_reason, "columns": page.columns, "rows": page.rows()}
-
-
-class RejectsPanel(QWidget):
-    """The rows a version rejected: counts by reason, then each row with its file, line and reason."""
-
-    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.ref: str | None = None
-        self.status = muted()
-        self.reasons = RowsModel(self)
-        self.rows = RowsModel(self)
-        self.reasons_view = make_table(self.reasons)
-        self.reasons_view.setMaximumHeight(150)
-        self.rows_view = make_table(self.rows)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.status)
-        layout.addWidget(self.reasons_view)
-        layout.addWidget(self.rows_view, 1)
-
-    def show_version(self, ref: str | None) -> None:
-        self.ref = ref
-        self.reasons.set_rows([], [])
-        self.rows.set_rows([], [])
-        if ref is None:
-            return
-        self.status.setText("reading rejects…")
-        self.ctx.tasks.submit(_read_rejects, self.ctx.workspace, ref, title=f"Rejects of {ref}", key="data-rejects",
-                              quiet=True, owner=self, on_done=self._on_rejects)
-
-    def _on_rejects(self, result: dict[str, Any]) -> None:
-        if result["ref"] != self.ref and self.ref is not None and "@" in self.ref:
-            return
-        total = sum(n for _, n in result["by_reason"])
-        self.status.setText(f"{result['ref']}: no rejected rows" if not total else
-                            f"{result['ref']}: rejected rows by reason (line = line in the source file; row for "
-                            "Parquet, JSON arrays, SQLite and sheets)")
-        self.reasons.set_rows(["reason", "rows"], result["by_reason"])
-        self.rows.set_rows([c.lstrip("_").replace("source_", "") for c in result["columns"]], result["rows"])
-        self.reasons_view.resizeColumnsToContents()
-        self.rows_view.resizeColumnsToContents()
 
 
 # -- lineage ---------------------------------------------------------------------------------------------------
@@ -417,6 +283,9 @@ class LineagePanel(QWidget):
             return
         self.ctx.tasks.submit(_lineage, self.ctx.workspace, ref, title=f"Lineage of {ref}", key="data-lineage",
                               quiet=True, owner=self, on_done=self._on_graph)
+
+    def on_theme_changed(self) -> None:
+        self.view.set_graph(self.graph)  # boxes and labels take the theme's text colour when drawn
 
     def _on_graph(self, graph: Any) -> None:
         self.graph = graph

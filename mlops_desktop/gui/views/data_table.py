@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import OrderedDict
 from typing import Any
 
@@ -107,6 +108,8 @@ class LazyTableModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal:
             if role == Qt.ItemDataRole.DisplayRole and section < len(self.columns):
                 return self.columns[section]
+            if role == Qt.ItemDataRole.TextAlignmentRole and section < len(self.types):
+                return RIGHT if self.types[section].startswith(("int", "uint", "float")) else LEFT
             if role == Qt.ItemDataRole.ToolTipRole and section < len(self.columns):
                 return f"{self.columns[section]} ({self.types[section]})"
             return None
@@ -160,18 +163,51 @@ class LazyTableModel(QAbstractTableModel):
         return row // PAGE_ROWS in self.cache
 
 
+_NUMBER_TEXT = re.compile(r"^[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?([eE][-+]?\d+)?\s?%?$|^[-+]?(inf|NaN|nan)$")
+RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+
+def is_number(value: Any) -> bool:
+    """A value read as a number: int or float (not bool), or text such as '1,234', '-0.5', '12.5 %'."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and bool(_NUMBER_TEXT.match(value.strip()))
+
+
+def numeric_columns(rows: list[tuple[Any, ...]], width: int) -> set[int]:
+    """Columns whose every non-empty value is a number: they are right-aligned, as numbers are read."""
+    numeric = set(range(width))
+    seen: set[int] = set()
+    for row in rows:
+        for c in list(numeric):
+            value = row[c] if c < len(row) else None
+            if value is None or value == "":
+                continue
+            seen.add(c)
+            if not is_number(value):
+                numeric.discard(c)
+        if not numeric:
+            break
+    return numeric & seen
+
+
 class RowsModel(QAbstractTableModel):
-    """A small table held in memory (query results, rejects, profiles)."""
+    """A small table held in memory (query results, rejects, profiles); numeric columns are right-aligned."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.columns: list[str] = []
         self.rows: list[tuple[str, ...]] = []
         self.tooltips: list[str] = []
+        self.numeric: set[int] = set()
 
     def set_rows(self, columns: list[str], rows: list[tuple[Any, ...]], tooltips: list[str] | None = None) -> None:
         self.beginResetModel()
         self.columns = list(columns)
+        self.numeric = numeric_columns(rows, len(self.columns))
         self.rows = [tuple(fmt_cell(v) for v in r) for r in rows]
         self.tooltips = tooltips or []
         self.endResetModel()
@@ -189,10 +225,14 @@ class RowsModel(QAbstractTableModel):
             return self.rows[index.row()][index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
             return self.rows[index.row()][index.column()]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return RIGHT if index.column() in self.numeric else LEFT
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 - Qt API
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole:
+            return RIGHT if section in self.numeric else LEFT
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == Qt.Orientation.Horizontal:

@@ -21,8 +21,10 @@ from PySide6.QtWidgets import (
 
 from mlops_desktop.gui.live import ChangeWatcher
 from mlops_desktop.gui.views.base import AppContext, AreaView
-from mlops_desktop.gui.views.data_panels import LineagePanel, ProfilePanel, RejectsPanel, SqlPanel, make_table, muted
+from mlops_desktop.gui.views.data_panels import LineagePanel, ProfilePanel, make_table, muted
 from mlops_desktop.gui.views.data_pipelines import PipelinesPanel
+from mlops_desktop.gui.views.data_rejects import RejectsPanel
+from mlops_desktop.gui.views.data_sql import SqlPanel
 from mlops_desktop.gui.views.data_table import LazyTableModel, RowsModel
 
 TABS = ["table", "versions", "profile", "sql", "rejects", "lineage", "pipelines"]
@@ -44,6 +46,8 @@ class DataView(AreaView):
     area_id = "data"
     title = "Data"
     icon_name = "data"
+    shortcuts = (("Ctrl+Enter", "Run the SQL query (in the SQL editor)"),
+                 ("Ctrl+Space", "Complete a table or column name (in the SQL editor)"))
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
@@ -55,9 +59,12 @@ class DataView(AreaView):
         self.list = QListWidget()
         self.list.setMinimumWidth(170)
         self.list.setFrameShape(QListWidget.Shape.NoFrame)
-        self.list.currentItemChanged.connect(lambda *_: self._on_dataset())
+        self.list.currentItemChanged.connect(lambda *_: (self._moved_on(), self._on_dataset()))
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._dataset_menu)
         ingest = QPushButton("Ingest…")
         ingest.clicked.connect(lambda: self.open_ingest())
+        self.ingest_button = ingest
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(6, 8, 0, 6)
@@ -99,7 +106,7 @@ class DataView(AreaView):
                               (self.sql, "SQL"), (self.rejects, "Rejects"), (self.lineage, "Lineage"),
                               (self.pipelines, "Pipelines")):
             self.tabs.addTab(widget, label)
-        self.tabs.currentChanged.connect(lambda *_: self._load_tab())
+        self.tabs.currentChanged.connect(lambda *_: (self._moved_on(), self._load_tab()))
 
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -138,6 +145,7 @@ class DataView(AreaView):
         if self._pending is not None:
             current = self._pending[0]
         self.datasets = datasets
+        self.sql.set_catalog(datasets)
         self.list.blockSignals(True)
         self.list.clear()
         select = None
@@ -166,6 +174,26 @@ class DataView(AreaView):
                              "(or `mlops-desktop data ingest`).")
         self.version_box.clear()
         self.table_model.set_version(None)
+
+    def _dataset_menu(self, pos: Any) -> None:
+        """Right-click on a dataset: Open in notebook (the version shown, else the latest)."""
+        from PySide6.QtWidgets import QMenu
+
+        from mlops_desktop.gui.notebook_action import open_in_notebook
+
+        item = self.list.itemAt(pos)
+        if item is None:
+            return
+        name = item.data(Qt.ItemDataRole.UserRole)
+        version = self.current_version() if name == self.current_name() else None
+        ref = f"{name}@{version.version}" if version is not None else name
+        menu = QMenu(self)
+        menu.addAction(f"Open {ref} in notebook", lambda: open_in_notebook(self.ctx, "dataset", ref))
+        menu.popup(self.list.viewport().mapToGlobal(pos))
+    def _moved_on(self) -> None:
+        """Another dataset or tab: errors about what was shown before are stale (here and in the status bar)."""
+        self.sql.clear_error()
+        self.ctx.clear_status()
 
     def current_name(self) -> str | None:
         item = self.list.currentItem()
@@ -232,8 +260,7 @@ class DataView(AreaView):
         partitioned = f" · partitioned by {', '.join(parts)}" if parts else ""
         self.summary.setText(f"{version.row_count:,} rows · {len(version.schema)} columns · {version.bytes:,} bytes"
                              f" · {version.rows_rejected:,} rejected{partitioned} · from {', '.join(source)[:120]}")
-        if not self.sql.editor.toPlainText().strip():
-            self.sql.set_sql(f"SELECT * FROM {version.name} LIMIT 100")
+        self.sql.follow(version.name)
         self._load_tab()
 
     def _load_tab(self) -> None:
@@ -248,7 +275,7 @@ class DataView(AreaView):
             self.lineage.show_version(ref)
         elif tab == "pipelines":
             self.pipelines.reload()
-        elif tab == "sql" and self.sql.last is None and self.sql.editor.toPlainText().strip():
+        elif tab == "sql" and self.sql.needs_run():
             self.sql.run()
 
     # -- actions -----------------------------------------------------------------------------------------------
@@ -282,6 +309,10 @@ class DataView(AreaView):
         self._signature = None
         self.table_model.set_version(None)
         self.refresh()
+
+    def on_theme_changed(self) -> None:
+        self.profile.on_theme_changed()
+        self.lineage.on_theme_changed()
 
     def save_state(self) -> None:
         self.ctx.settings.setValue("data/split", self.split.saveState())

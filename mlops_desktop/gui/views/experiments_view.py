@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
-from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QMessageBox,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
@@ -31,14 +27,20 @@ from mlops_desktop.gui.compare import CompareView
 from mlops_desktop.gui.live import ChangeWatcher
 from mlops_desktop.gui.palette import PaletteEntry
 from mlops_desktop.gui.query_edit import QueryEdit
+from mlops_desktop.gui.run_actions import RunActions
+from mlops_desktop.gui.run_columns import ColumnChooser
 from mlops_desktop.gui.run_detail import RunDetail
 from mlops_desktop.gui.runs_model import RunsTableModel
+from mlops_desktop.gui.runs_table import RunsTable, empty_text, unknown_key_message
+from mlops_desktop.gui.theme import run_color
 from mlops_desktop.gui.views.base import AppContext, AreaView
 from mlops_desktop.tracking.entities import Run
 
 TABLE_REFRESH_MS = 400
+REAP_EVERY_MS = 5_000
 MAX_CHART_RUNS = 10     # distinct line colours; beyond that overlays stop being readable
 MAX_COMPARE_RUNS = 20
+MAX_GROUPED_RUNS = 200  # grouped charts aggregate this many of the selected runs
 TABS = ["charts", "details", "compare"]
 QUERY_HELP = (
     "Filter runs (Ctrl+F), then Enter:\n"
@@ -49,7 +51,7 @@ QUERY_HELP = (
     "Quote keys with spaces or dots: params.`batch size`, metrics.\"val.loss\".")
 
 
-class ExperimentsView(AreaView):
+class ExperimentsView(RunActions, AreaView):
     area_id = "experiments"
     title = "Experiments"
     icon_name = "experiments"
@@ -57,13 +59,14 @@ class ExperimentsView(AreaView):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self.tabs: QTabWidget
+        self.columns: ColumnChooser
         self._selection_timer: QTimer
         self.model = RunsTableModel(ctx, self)
-        self._columns_chosen = self._load_columns()
-        if self._columns_chosen is not None:
-            self.model.set_columns(*self._columns_chosen)
         self._pending_select: str | None = None
         self._pending_experiment: int | None = None
+        self._open_tab: str | None = None
+        self._known_tags: list[str] = []
+        self._opening = False
 
         self.experiments = QListWidget()
         self.experiments.setObjectName("experiments")
@@ -90,13 +93,13 @@ class ExperimentsView(AreaView):
         self.columns_button.setText("Columns")
         self.columns_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.columns_menu = QMenu(self.columns_button)
-        self.columns_menu.aboutToShow.connect(self._fill_columns_menu)
+        self.columns_menu.aboutToShow.connect(lambda: self.columns.fill_menu(self.columns_menu))
         self.columns_button.setMenu(self.columns_menu)
         self.compare_button = QPushButton("Compare")
         self.compare_button.setEnabled(False)
         self.compare_button.clicked.connect(lambda: self.tabs.setCurrentIndex(TABS.index("compare")))
 
-        self.table = QTableView()
+        self.table = RunsTable()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -105,11 +108,10 @@ class ExperimentsView(AreaView):
         self.table.setWordWrap(False)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.horizontalHeader().setHighlightSections(False)
-        self._widths: dict[str, int] = {}
-        self._sizing = False
-        self.table.horizontalHeader().sectionResized.connect(self._on_section_resized)
-        self.table.horizontalHeader().setSortIndicator(3, Qt.SortOrder.DescendingOrder)
+        self.table.open_requested.connect(lambda index: self._open_row(index.row()))
+        self.columns = ColumnChooser(ctx, self.model, self.table, self)
+        self.columns.apply()   # a pick kept from the last session shows at once, before the first page
+        self.table.horizontalHeader().setSortIndicator(2, Qt.SortOrder.DescendingOrder)
         self.table.horizontalHeader().setSortIndicatorShown(True)
         self.table.horizontalHeader().sortIndicatorChanged.connect(self.model.sort)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -121,7 +123,7 @@ class ExperimentsView(AreaView):
 
         self.charts = ChartsPanel(ctx)
         self.detail = RunDetail(ctx)
-        self.compare = CompareView()
+        self.compare = CompareView(ctx.settings)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.charts, "Charts")
         self.tabs.addTab(self.detail, "Details")
@@ -174,12 +176,20 @@ class ExperimentsView(AreaView):
         self._detail_timer.setSingleShot(True)
         self._detail_timer.setInterval(1000)
         self._detail_timer.timeout.connect(self.detail.reload)
+        # the sidebar's experiments and run counts follow other processes too, at most every 1.5 s
+        self._experiments_timer = QTimer(self)
+        self._experiments_timer.setSingleShot(True)
+        self._experiments_timer.setInterval(1500)
+        self._experiments_timer.timeout.connect(self._fill_experiments)
         self.watcher = ChangeWatcher(ctx, self)
         self.watcher.changed.connect(self._on_db_changed)
         self.model.query_failed.connect(self._show_query_error)
         self.model.loaded.connect(self._on_loaded)
         self.model.refreshed.connect(self._on_refreshed)
         self.model.modelReset.connect(self._update_count)
+        for signal in (self.model.modelReset, self.model.rowsInserted, self.model.expansion_changed,
+                       self.model.refreshed):
+            signal.connect(lambda *_: self.table.apply_hidden_rows())
         self.model.rowsInserted.connect(lambda *_: self._update_count())
         ctx.add_action("Compare selected runs", lambda: (ctx.navigate("experiments"),
                                                          self.tabs.setCurrentIndex(TABS.index("compare"))))
@@ -187,10 +197,13 @@ class ExperimentsView(AreaView):
         ctx.add_action("Clear the run filter", lambda: self.query.setText(""))
         self._fill_experiments()
         self.apply_query()
-        # runs whose local process died while nobody watched are shown as lost, not as running forever
-        ctx.tasks.submit(lambda *, progress: ctx.workspace.tracking.reap_lost_runs(), title="Check running runs",
-                         key="_reap", quiet=True, owner=self,
-                         on_done=lambda lost: self.refresh() if lost else None)
+        # runs whose local process died are marked lost (as the CLI does), at the start and every 5 s while
+        # running runs are listed (durations and "no update since" tick with it): never shown as running forever
+        self._reap_timer = QTimer(self)
+        self._reap_timer.setInterval(REAP_EVERY_MS)
+        self._reap_timer.timeout.connect(self.reap_lost_runs)
+        self._reap_timer.timeout.connect(self.model.touch_running)
+        self.reap_lost_runs()
 
     # -- experiments and query ---------------------------------------------------------------------------------
     def _fill_experiments(self) -> None:
@@ -205,6 +218,14 @@ class ExperimentsView(AreaView):
     def _show_experiments(self, result: tuple[list[Any], dict[int, int]]) -> None:
         experiments, counts = result
         before = self.current_experiment_id()
+        ids = [None] + [e.id for e in experiments]
+        shown = [self.experiments.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.experiments.count())]
+        if ids == shown and self._pending_experiment is None:
+            # the same experiments: only the counts change (no flicker, the scroll position and selection stay)
+            self.experiments.item(0).setText(f"All runs  ({sum(counts.values()):,})")
+            for i, exp in enumerate(experiments, start=1):
+                self.experiments.item(i).setText(f"{exp.name}  ({counts.get(exp.id, 0):,})")
+            return
         wanted = self._pending_experiment if self._pending_experiment is not None else before
         self._pending_experiment = None
         self.experiments.blockSignals(True)
@@ -231,11 +252,25 @@ class ExperimentsView(AreaView):
 
     def apply_query(self) -> bool:
         exp = self.current_experiment_id()
-        ok = self.model.set_query([exp] if exp is not None else None, self.query.text().strip())
+        self.columns.set_scope(exp)
+        text = self.query.text().strip()
+        ok = self.model.set_query([exp] if exp is not None else None, text)
         if ok:
             self.query_error.hide()
             self._set_invalid(False)
+            self._check_keys(text)
         return ok
+
+    def _check_keys(self, text: str) -> None:
+        """A filter on a metric, param or tag that no run has matches nothing: say so, with the closest name."""
+        if not text or not any(p in text for p in ("params.", "metrics.", "tags.")):
+            return
+        store = self.ctx.workspace.tracking
+        tags = sorted({k for r in self.model.runs for k in r.tags}) or self._known_tags
+        message = unknown_key_message(text, store.all_param_keys(), store.all_metric_keys(), tags)
+        if message:
+            self.query_error.setText(message)
+            self.query_error.show()
 
     def _set_invalid(self, invalid: bool) -> None:
         self.query.setProperty("invalid", invalid)
@@ -251,15 +286,22 @@ class ExperimentsView(AreaView):
         m = self.model
         shown = f"{len(m.runs):,} of {m.total:,} runs" if len(m.runs) < m.total else f"{m.total:,} runs"
         self.count_label.setText(shown + (f"  ·  filter: {m.filter_string}" if m.filter_string else ""))
+        if m.total or m.loading:
+            self.table.show_empty(None)
+            return
+        item = self.experiments.currentItem()
+        name = item.text().rsplit("  (", 1)[0] if item is not None and self.current_experiment_id() is not None else None
+        counts = [self.experiments.item(i).text() for i in range(self.experiments.count())]
+        workspace_empty = not m.filter_string and name is None and (not counts or counts[0].endswith("(0)"))
+        self.table.show_empty(empty_text(None, m.filter_string, name, workspace_empty))
 
     def _on_loaded(self) -> None:
-        if self._columns_chosen is None:
-            self._columns_chosen = self._default_columns()
-            self._apply_columns()
+        self.columns.apply()
         self._update_completer()
-        self._size_columns()
+        self._update_count()
         if self._pending_select:
-            self.select_run(self._pending_select)
+            if self._select_and_open(self._pending_select) or self._opening:
+                self._pending_select, self._opening = None, False
         elif self.model.runs and not self.table.selectionModel().hasSelection():
             self.table.selectRow(0)
         self._update_live()
@@ -267,76 +309,22 @@ class ExperimentsView(AreaView):
     def _on_refreshed(self) -> None:
         fresh = {r.uuid: r for r in self.model.runs}
         charts = [fresh.get(r.uuid, r) for r in self.charts.runs]
-        self.charts.set_runs(charts)
+        self.charts.set_runs(charts, all_runs=[fresh.get(r.uuid, r) for r in self.charts.all_runs])
         shown = self.detail.run
         if shown is not None and shown.uuid in fresh and fresh[shown.uuid].status != shown.status:
             self.detail.reload()
         self._update_live()
 
     # -- columns ---------------------------------------------------------------------------------------------
-    def _load_columns(self) -> tuple[list[str], list[str]] | None:
-        raw = self.ctx.settings.value("experiments/columns")
-        try:
-            data = json.loads(raw) if isinstance(raw, str) else None
-            return (list(data["params"]), list(data["metrics"])) if data else None
-        except (ValueError, KeyError, TypeError):
-            return None
-
-    def _default_columns(self) -> tuple[list[str], list[str]]:
-        params = Counter(k for r in self.model.runs for k in r.params)
-        metrics = Counter(k for r in self.model.runs for k in r.metrics)
-        return [k for k, _ in params.most_common(3)], [k for k, _ in metrics.most_common(3)]
-
-    def _apply_columns(self) -> None:
-        params, metrics = self._columns_chosen or ([], [])
-        self.model.set_columns(params, metrics)
-        self.ctx.settings.setValue("experiments/columns", json.dumps({"params": params, "metrics": metrics}))
-
     def toggle_column(self, kind: str, key: str, on: bool) -> None:
-        params, metrics = self._columns_chosen or ([], [])
-        target = params if kind == "param" else metrics
-        if on and key not in target:
-            target.append(key)
-        elif not on and key in target:
-            target.remove(key)
-        self._columns_chosen = (params, metrics)
-        self._apply_columns()
-        self._size_columns()
-
-    def _size_columns(self) -> None:
-        """Widths the user set (remembered per column) win; other columns fit their content, up to 190 px."""
-        self._sizing = True
-        header = self.table.horizontalHeader()
-        for c, col in enumerate(self.model.columns):
-            width = self._widths.get(col.spec)
-            if width is None:
-                self.table.resizeColumnToContents(c)
-                width = min(header.sectionSize(c) + 12, 190)
-            header.resizeSection(c, width)
-        self._sizing = False
-
-    def _on_section_resized(self, index: int, _old: int, new: int) -> None:
-        if not self._sizing and 0 <= index < len(self.model.columns):
-            self._widths[self.model.columns[index].spec] = new
-
-    def _fill_columns_menu(self) -> None:
-        store = self.ctx.workspace.tracking
-        self.columns_menu.clear()
-        params, metrics = self._columns_chosen or ([], [])
-        for kind, keys, chosen in (("param", store.all_param_keys(), params),
-                                   ("metric", store.all_metric_keys(), metrics)):
-            self.columns_menu.addSection("Params" if kind == "param" else "Metrics")
-            for key in keys[:80]:
-                action = self.columns_menu.addAction(key)
-                action.setCheckable(True)
-                action.setChecked(key in chosen)
-                action.toggled.connect(lambda on, k=key, kd=kind: self.toggle_column(kd, k, on))
+        self.columns.toggle(kind, key, on)
 
     def _update_completer(self) -> None:
         from mlops_desktop.tracking.query import ATTRIBUTES
 
         store = self.ctx.workspace.tracking
         tags = sorted({k for r in self.model.runs for k in r.tags})
+        self._known_tags = tags
         self.query.set_keys(store.all_param_keys(), store.all_metric_keys(), tags, sorted(ATTRIBUTES))
 
     # -- selection -------------------------------------------------------------------------------------------
@@ -353,11 +341,18 @@ class ExperimentsView(AreaView):
         current = self.current_run()
         if current is not None and current not in runs and runs:
             current = runs[0]
-        self.charts.set_runs(runs[:MAX_CHART_RUNS], selected=len(runs))
+        self.charts.set_runs(runs[:MAX_CHART_RUNS], selected=len(runs), all_runs=runs[:MAX_GROUPED_RUNS])
+        self.model.set_colors({r.uuid: run_color(i) for i, r in enumerate(runs[:MAX_CHART_RUNS])})
         self.detail.show_run(current.uuid if current else (runs[0].uuid if runs else None))
         self.compare.set_runs(runs[:MAX_COMPARE_RUNS])
         self.compare_button.setEnabled(len(runs) >= 2)
         self._update_live()
+
+    def _open_row(self, row: int) -> None:
+        """Enter or a double click on a row: its details."""
+        run = self.model.run_at(row)
+        if run is not None:
+            self.open_run(run.uuid, tab="details")
 
     def select_run(self, uuid: str) -> bool:
         row = self.model.row_of(uuid)
@@ -368,6 +363,11 @@ class ExperimentsView(AreaView):
                 break
         if row < 0:
             return False
+        parent = self.model.runs[row].parent_uuid
+        while parent and self.model.child_count.get(parent):   # a sweep's run: open its parent(s) first
+            self.model.toggle_expanded(parent, True)
+            grand = self.model.run_at(self.model.row_of(parent))
+            parent = grand.parent_uuid if grand is not None else None
         self._pending_select = None
         self.table.selectionModel().setCurrentIndex(
             self.model.index(row, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
@@ -376,29 +376,20 @@ class ExperimentsView(AreaView):
         return True
 
     def show_item(self, run_uuid: str | None = None, experiment_id: int | None = None, tab: str | None = None,
-                  **_kw: Any) -> None:
-        if experiment_id is not None:
-            rows = [i for i in range(self.experiments.count())
-                    if self.experiments.item(i).data(Qt.ItemDataRole.UserRole) == experiment_id]
-            if rows:
-                self.experiments.setCurrentRow(rows[0])
-            else:  # the list is still loading
-                self._pending_experiment = experiment_id
-        if run_uuid is not None:
-            if self.model.loading or not self.select_run(run_uuid):
-                self._pending_select = run_uuid
-                if not self.model.loading:
-                    self.experiments.setCurrentRow(0)
-                    self.query.setText("")
-                    self.apply_query()
-        if tab is not None:
-            if tab not in TABS:
-                from mlops_desktop.errors import UsageError
+                  run: str | None = None, **_kw: Any) -> None:
+        """Navigation target: an experiment, a run (selected and opened on its details) and/or a tab."""
+        if tab is not None and tab not in TABS:
+            from mlops_desktop.errors import UsageError
 
-                raise UsageError(f"no tab {tab!r} in Experiments; choose from {', '.join(TABS)}")
+            raise UsageError(f"no tab {tab!r} in Experiments; choose from {', '.join(TABS)}")
+        if experiment_id is not None:
+            self.select_experiment(experiment_id)
+        run_uuid = run_uuid or run
+        if run_uuid is not None:
+            self.open_run(run_uuid, tab=tab or "details")
+            return
+        if tab is not None:
             if tab == "compare" and len(self.selected_runs()) < 2 and self.model.runs:
-                self.table.selectionModel().select(
-                    self.model.index(0, 0).parent(), QItemSelectionModel.SelectionFlag.NoUpdate)
                 self.table.selectRow(0)
                 for row in range(1, min(4, len(self.model.runs))):
                     self.table.selectionModel().select(self.model.index(row, 0),
@@ -407,88 +398,80 @@ class ExperimentsView(AreaView):
                 self._on_selection()
             self.tabs.setCurrentIndex(TABS.index(tab))
 
+    def select_experiment(self, experiment_id: int | None) -> None:
+        rows = [i for i in range(self.experiments.count())
+                if self.experiments.item(i).data(Qt.ItemDataRole.UserRole) == experiment_id]
+        if rows:
+            self._pending_experiment = None
+            self.experiments.setCurrentRow(rows[0])
+        else:  # the list is still loading, or the experiment is new: the next fill selects it
+            self._pending_experiment = experiment_id
+            self._fill_experiments()
+
+    def open_run(self, uuid: str, tab: str = "details") -> None:
+        """Select and open a run, whichever experiment and filter are shown: when the run is not in the rows
+        shown, its own experiment is shown (unfiltered) and the run selected when its page arrives."""
+        self._open_tab = tab
+        row = -1 if self.model.loading else self.model.row_of(uuid)
+        if row >= 0:
+            self._select_and_open(uuid)
+            return
+        self._pending_select = uuid
+        self.ctx.tasks.submit(lambda store, u, *, progress: store.get_run(u), self.ctx.workspace.tracking, uuid,
+                              title="Open run", key=f"_open_run_{id(self)}", quiet=True, owner=self,
+                              on_done=self._show_run_experiment)
+
+    def _show_run_experiment(self, run: Run) -> None:
+        if self._pending_select != run.uuid:
+            return   # the user went elsewhere meanwhile
+        if not self.model.loading and self.model.row_of(run.uuid) >= 0:
+            self._select_and_open(run.uuid)
+            return
+        current = self.current_experiment_id()
+        if self.query.text().strip():
+            self.query.blockSignals(True)
+            self.query.setText("")
+            self.query.blockSignals(False)
+        self._opening = True   # the next fresh result is the one that must hold the run
+        if current is not None and current != run.experiment_id:
+            self.select_experiment(run.experiment_id)   # -> apply_query (now, or after the list's refill)
+            return
+        self.apply_query()
+
+    def _select_and_open(self, uuid: str) -> bool:
+        if not self.select_run(uuid):
+            return False
+        tab = getattr(self, "_open_tab", None)
+        if tab is not None:
+            self.tabs.setCurrentIndex(TABS.index(tab))
+            self._open_tab = None
+        return True
+
+    def reap_lost_runs(self) -> None:
+        self.ctx.tasks.submit(lambda store, *, progress: store.reap_lost_runs(), self.ctx.workspace.tracking,
+                              title="Check running runs", key=f"_reap_{id(self)}", quiet=True, owner=self,
+                              on_done=lambda lost: self.refresh() if lost else None)
+
     # -- live ------------------------------------------------------------------------------------------------
     def _update_live(self) -> None:
+        any_running = any(r.status == "running" for r in self.model.runs)
+        if any_running and not self._reap_timer.isActive():
+            self._reap_timer.start()
+        elif not any_running:
+            self._reap_timer.stop()
         fresh = {r.uuid: r.status for r in self.model.runs}
         shown = self.charts.runs + ([self.detail.run] if self.detail.run else [])
         self.watcher.set_live(any(fresh.get(r.uuid, r.status) == "running" for r in shown)
                               or any(r.status == "running" for r in self.model.runs[:200]))
 
     def _on_db_changed(self) -> None:
+        if not self._experiments_timer.isActive():
+            self._experiments_timer.start()
         self.charts.invalidate_running()
         if self.detail.run is not None and self.detail.run.status == "running" and not self._detail_timer.isActive():
             self._detail_timer.start()
         if not self._table_timer.isActive():
             self._table_timer.start()
-
-    # -- managing runs ---------------------------------------------------------------------------------------
-    def _context_menu(self, pos: Any) -> None:
-        runs = self.selected_runs()
-        if not runs:
-            return
-        menu = QMenu(self)
-        if len(runs) == 1:
-            menu.addAction("Rename…", lambda: self.rename_run(runs[0]))
-        menu.addAction("Add tag…", lambda: self.tag_runs(runs))
-        menu.addAction("Move to experiment…", lambda: self.move_runs(runs))
-        menu.addAction("Copy run id" + ("s" if len(runs) > 1 else ""),
-                       lambda: QGuiApplication.clipboard().setText("\n".join(r.uuid for r in runs)))
-        if len(runs) >= 2:
-            menu.addAction("Compare", lambda: self.tabs.setCurrentIndex(TABS.index("compare")))
-        menu.addSeparator()
-        menu.addAction(f"Delete {len(runs)} run{'s' if len(runs) > 1 else ''}…", self.delete_selected)
-        menu.popup(self.table.viewport().mapToGlobal(pos))
-
-    def _write(self, title: str, fn: Any) -> None:
-        def job(*, progress: Any) -> None:
-            fn(self.ctx.workspace.tracking)
-
-        self.ctx.tasks.submit(job, title=title, on_done=lambda _r: self._after_write())
-
-    def _after_write(self) -> None:
-        self._fill_experiments()
-        self.model.reload(keep_loaded=True)
-        self.detail.reload()
-
-    def rename_run(self, run: Run) -> None:
-        name, ok = QInputDialog.getText(self, "Rename run", "Name:", text=run.name)
-        if ok and name.strip():
-            self._write("Rename run", lambda s: s.update_run(run.uuid, name=name.strip()))
-
-    def tag_runs(self, runs: list[Run]) -> None:
-        text, ok = QInputDialog.getText(self, "Add tag", "Tag as key=value:")
-        if not ok or not text.strip():
-            return
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            self.ctx.notifications.error("Tag not added", f"{text!r} is not key=value")
-            return
-        self._write("Tag runs", lambda s: [s.set_tags(r.uuid, {key.strip(): value.strip()}) for r in runs])
-
-    def move_runs(self, runs: list[Run]) -> None:
-        exps = self.ctx.workspace.tracking.list_experiments()
-        names = [e.name for e in exps]
-        name, ok = QInputDialog.getItem(self, "Move runs", f"Move {len(runs)} run(s) to experiment:", names, 0, True)
-        if not ok or not name.strip():
-            return
-
-        def move(store: Any) -> None:
-            exp = store.get_or_create_experiment(name.strip())
-            for r in runs:
-                store.update_run(r.uuid, experiment_id=exp.id)
-
-        self._write("Move runs", move)
-
-    def delete_selected(self) -> None:
-        runs = self.selected_runs()
-        if not runs:
-            return
-        names = ", ".join(r.name or r.uuid[:8] for r in runs[:5]) + (" …" if len(runs) > 5 else "")
-        answer = QMessageBox.question(self, "Delete runs", f"Delete {len(runs)} run(s)?\n{names}\n\n"
-                                      "Deleted runs are hidden and can be restored from the command line "
-                                      "until the workspace is purged.")
-        if answer == QMessageBox.StandardButton.Yes:
-            self._write(f"Delete {len(runs)} run(s)", lambda s: [s.delete_run(r.uuid) for r in runs])
 
     # -- area contract ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -497,21 +480,20 @@ class ExperimentsView(AreaView):
 
     def on_workspace_changed(self) -> None:
         self.watcher.reset()
-        self._columns_chosen = self._load_columns()
-        if self._columns_chosen is not None:
-            self.model.set_columns(*self._columns_chosen)
+        self.columns.reload_settings()
         self._fill_experiments()
         self.apply_query()
 
     def on_theme_changed(self) -> None:
         self.charts.on_theme_changed()
+        self.compare.apply_theme()
 
     def save_state(self) -> None:
         s = self.ctx.settings
         s.setValue("experiments/hsplit", self.hsplit.saveState())
         s.setValue("experiments/vsplit", self.vsplit.saveState())
         s.setValue("experiments/tab", self.tabs.currentIndex())
-        s.setValue("experiments/widths", json.dumps(self._widths))
+        s.setValue("experiments/widths", json.dumps(self.columns.widths))
 
     def _restore_state(self) -> None:
         s = self.ctx.settings
@@ -521,9 +503,9 @@ class ExperimentsView(AreaView):
                 splitter.restoreState(state)
         try:
             widths = json.loads(str(s.value("experiments/widths", "{}")))
-            self._widths = {str(k): int(v) for k, v in widths.items()} if isinstance(widths, dict) else {}
+            self.columns.widths = ({str(k): int(v) for k, v in widths.items()} if isinstance(widths, dict) else {})
         except (ValueError, TypeError):
-            self._widths = {}
+            self.columns.widths = {}
         tab = s.value("experiments/tab")
         if tab is not None and str(tab).isdigit():
             self.tabs.setCurrentIndex(int(tab))
