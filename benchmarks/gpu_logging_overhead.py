@@ -70,7 +70,7 @@ def main() -> int:
     for _ in range(30):
         step()
     results: dict[str, list[float]] = {"none": [], "ours": [], "item": []}
-    with tempfile.TemporaryDirectory() as home, mt.start_run("bench", "gpu-overhead", home=home,
+    with tempfile.TemporaryDirectory() as home, mt.start_run(experiment="bench", name="gpu-overhead", home=home,
                                                              capture_git=False) as run:
         for r in range(args.rounds):
             for mode in ("none", "ours", "item"):

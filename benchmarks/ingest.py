@@ -1,8 +1,10 @@
-"""Ingestion benchmark: our contract-checked ingest vs raw polars (scan_csv -> sink_parquet) vs pandas, same CSV.
+"""Ingestion benchmark: our contract-checked ingest vs raw polars (scan_csv -> sink_parquet) vs pandas vs DuckDB's
+CSV reader (the same contract in SQL, rejects kept by store_rejects), same CSV, same run.
 
     python benchmarks/ingest.py            # 10,000,000 rows (~1 GB)
     python benchmarks/ingest.py --quick    # 1,000,000 rows
     python benchmarks/ingest.py --rows N
+    python benchmarks/ingest.py --ragged   # 0.02 % of the rows get one field too many or too few
 
 Each contender runs in its own subprocess; peak RSS comes from wait4() of that process. The last output line is one
 JSON object with throughput (MB/s, rows/s), seconds and peak RSS of each, and the ratios.
@@ -11,6 +13,7 @@ JSON object with throughput (MB/s, rows/s), seconds and peak RSS of each, and th
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -75,6 +78,39 @@ seconds = time.perf_counter() - t
 print(json.dumps({"seconds": seconds, "output_mb": round(os.path.getsize(sys.argv[2]) / 1e6, 1)}))
 """
 
+# DuckDB's CSV reader with the same contract: types by the reader (store_rejects keeps every row it cannot parse,
+# ragged ones included, with its line and raw text), the other rules in SQL, good rows to Parquet, bad rows (both
+# kinds, with reasons) to a rejects Parquet. Contract failures get no line number: DuckDB numbers only the rows it
+# rejects itself (a row position would be wrong after a dropped row or a quoted newline).
+DUCKDB = """
+import os, sys, time, json
+import duckdb
+src, good, bad = sys.argv[1], sys.argv[2], sys.argv[3]
+t = time.perf_counter()
+con = duckdb.connect()
+columns = ("{'id': 'BIGINT', 'price': 'DOUBLE', 'qty': 'BIGINT', 'category': 'VARCHAR', 'code': 'VARCHAR', "
+           "'ts': 'TIMESTAMP', 'flag': 'BOOLEAN', 'note': 'VARCHAR'}")
+con.execute(f"CREATE TEMP TABLE t AS SELECT * FROM read_csv(?, header = true, columns = {columns}, "
+            "store_rejects = true, rejects_table = 'rejects', rejects_scan = 'scans')", [src])
+fails = [("id IS NULL", "'id: missing value (column is not nullable)'"),
+         ("price < 0", "'price: ' || price || ' is below the minimum 0'"),
+         ("price > 10000", "'price: ' || price || ' is above the maximum 10000'"),
+         ("qty < 0", "'qty: ' || qty || ' is below the minimum 0'"),
+         ("category NOT IN ('alpha', 'beta', 'gamma', 'delta', 'epsilon')",
+          "'category: ' || category || ' is not one of the allowed values'"),
+         ("NOT regexp_matches(code, '^[A-Z]{2}[0-9]{4}$')", "'code: ' || code || ' does not match'")]
+bad_row = " OR ".join(f"coalesce({c}, false)" for c, _ in fails)
+reason = "concat_ws('; ', " + ", ".join(f"CASE WHEN {c} THEN {r} END" for c, r in fails) + ")"
+con.execute(f"COPY (SELECT * FROM t WHERE NOT ({bad_row})) TO '{good}' (FORMAT parquet)")
+con.execute(f"COPY (SELECT NULL::BIGINT AS line, NULL::VARCHAR AS raw, {reason} AS reason FROM t WHERE {bad_row} "
+            f"UNION ALL SELECT line, csv_line, error_message FROM rejects) TO '{bad}' (FORMAT parquet)")
+stored = con.execute(f"SELECT count(*) FROM '{good}'").fetchone()[0]
+rejected = con.execute(f"SELECT count(*) FROM '{bad}'").fetchone()[0]
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "rows_stored": stored, "rows_rejected": rejected,
+                  "rows_in": stored + rejected, "output_mb": round(os.path.getsize(good) / 1e6, 1)}))
+"""
+
 PANDAS = """
 import os, sys, time, json
 import pandas as pd
@@ -85,8 +121,9 @@ print(json.dumps({"seconds": seconds, "output_mb": round(os.path.getsize(sys.arg
 """
 
 
-def generate(path: Path, rows: int, chunk: int = 500_000) -> None:
-    """A mixed-type CSV: ints, floats, categories, codes, timestamps, booleans, free text; ~0.1% bad rows."""
+def generate(path: Path, rows: int, chunk: int = 500_000, ragged: bool = False) -> None:
+    """A mixed-type CSV: ints, floats, categories, codes, timestamps, booleans, free text; ~0.1% bad rows
+    (``ragged``: 1 row in 10,000 has a field too many, 1 in 10,000 ends a field early)."""
     import numpy as np
     import polars as pl
 
@@ -110,18 +147,43 @@ def generate(path: Path, rows: int, chunk: int = 500_000) -> None:
                 "ts": pl.datetime_range(pl.datetime(2024, 1, 1), pl.datetime(2024, 1, 1) + pl.duration(seconds=n - 1),
                                         "1s", eager=True).dt.offset_by(f"{start}s"),
                 "flag": rng.random(n) < 0.5, "note": notes[rng.integers(0, len(notes), n)]})
-            df.write_csv(fh, include_header=start == 0)
+            if not ragged:
+                df.write_csv(fh, include_header=start == 0)
+                continue
+            lines = df.write_csv(include_header=start == 0).encode().split(b"\n")
+            first = 1 if start == 0 else 0
+            for i in range(first + 5_000, len(lines) - 1, 10_000):
+                lines[i] += b",extra"
+            for i in range(first + 9_999, len(lines) - 1, 10_000):
+                while lines[i].endswith(b'"'):  # a quoted last field may hold a comma: shorten an unquoted one
+                    i += 1
+                lines[i] = lines[i].rsplit(b",", 1)[0]
+            fh.write(b"\n".join(lines))
 
 
 def _peak_rss_mb(usage: object) -> float | None:
     return round(usage.ru_maxrss / 1024, 1) if usage is not None else None  # Linux: kilobytes
 
 
+# Each child says its own peak RSS (VmHWM) as it ends. wait4()'s ru_maxrss is not it: Linux carries the
+# high-water mark across fork and exec, so every child reported at least this driver's RSS (138 MB here, after
+# generating the CSV), whatever it used itself.
+_HWM = """
+def _report_hwm():
+    import json as _json
+    with open("/proc/self/status") as _fh:
+        for _line in _fh:
+            if _line.startswith("VmHWM:"):
+                print(_json.dumps({"vm_hwm_mb": round(int(_line.split()[1]) / 1024, 1)}))
+_report_hwm()
+"""
+
+
 def run_measured(code: str, args: list[str]) -> dict:
-    """Like run_child, but reaps the child ourselves so that its own peak RSS is known."""
+    """Like run_child, but reaps the child ourselves; the child reports its own peak RSS as it ends."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out_f, stderr=err_f)
+        proc = subprocess.Popen([sys.executable, "-c", code + _HWM, *args], stdout=out_f, stderr=err_f)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
@@ -130,9 +192,11 @@ def run_measured(code: str, args: list[str]) -> dict:
         out, err = out_f.read().decode(), err_f.read().decode()
     if proc.returncode != 0:
         raise SystemExit(f"child failed ({proc.returncode}):\n{err[-3000:]}")
-    result = json.loads(out.strip().splitlines()[-1])
+    lines = out.strip().splitlines()
+    result = json.loads(lines[-2])
     result["wall_seconds"] = round(wall, 3)
-    result["peak_rss_mb"] = _peak_rss_mb(usage)
+    result["peak_rss_mb"] = json.loads(lines[-1])["vm_hwm_mb"]
+    result["wait4_maxrss_mb"] = _peak_rss_mb(usage)  # floored by the driver's own RSS (see _HWM)
     # CPU seconds of the whole child (interpreter start included): steadier than wall time on a shared machine
     result["cpu_seconds"] = round(usage.ru_utime + usage.ru_stime, 3)
     return result
@@ -144,16 +208,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1,000,000 rows")
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep the files")
     parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--skip-duckdb", action="store_true")
+    parser.add_argument("--ragged", action="store_true", help="a few rows with the wrong number of fields")
     parser.add_argument("--repeat", type=int, default=0, help="rounds, best kept (default: 3 for <= 2M rows, else 1)")
     args = parser.parse_args()
     rows = 1_000_000 if args.quick else args.rows
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mlops-bench-ingest-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        csv_path = work / f"data-{rows}.csv"
+        csv_path = work / f"data-{rows}{'-ragged' if args.ragged else ''}.csv"
         if not csv_path.exists():
             t = time.perf_counter()
-            generate(csv_path, rows)
+            generate(csv_path, rows, ragged=args.ragged)
             print(f"generated {csv_path} ({csv_path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f}s",
                   file=sys.stderr)
         contract = work / "contract.toml"
@@ -165,8 +231,15 @@ def main() -> int:
             # the same output types as ours (timestamps parsed): the like-for-like baseline
             "raw_polars_typed": (RAW_POLARS_TYPED, lambda i: [str(csv_path), str(work / "raw_t.parquet")]),
         }
-        if not args.skip_pandas:
+        if args.ragged:  # the raw readers stop at the first ragged row: only the checking contenders run
+            del contenders["raw_polars"], contenders["raw_polars_typed"]
+        if not args.skip_pandas and not args.ragged:
             contenders["pandas"] = (PANDAS, lambda i: [str(csv_path), str(work / "pandas.parquet")])
+        if not args.skip_duckdb and importlib.util.find_spec("duckdb") is None:
+            print("duckdb is not installed (pip install -e '.[bench]'): skipping it", file=sys.stderr)
+        elif not args.skip_duckdb:
+            contenders["duckdb"] = (DUCKDB, lambda i: [str(csv_path), str(work / "duck.parquet"),
+                                                       str(work / "duck-rejects.parquet")])
         repeat = args.repeat or (3 if rows <= 2_000_000 else 1)
         runs: dict[str, list[dict]] = {name: [] for name in contenders}
         # interleaved rounds, best of each: other load on the machine hits every contender alike
@@ -189,12 +262,26 @@ def main() -> int:
             print(f"{name:>16}: {r['seconds']:7.2f}s  {r['mb_per_s']:7.1f} MB/s  {r['rows_per_s']:>10,} rows/s  "
                   f"cpu {r['cpu_seconds']:6.2f}s  peak RSS {r['peak_rss_mb']} MB  output {r.get('output_mb')} MB", file=sys.stderr)
         ours = results["ours"]["mb_per_s"]
-        summary = {"rows": rows, "csv_mb": round(size_mb, 1), "cpus": os.cpu_count(), "results": results,
-                   "ratio_vs_raw_polars": round(ours / results["raw_polars"]["mb_per_s"], 3),
-                   "ratio_vs_raw_polars_typed": round(ours / results["raw_polars_typed"]["mb_per_s"], 3),
-                   "cpu_ratio_vs_raw_polars": round(results["raw_polars"]["cpu_seconds"]
-                                                    / results["ours"]["cpu_seconds"], 3),
-                   "ratio_vs_pandas": round(ours / results["pandas"]["mb_per_s"], 2) if "pandas" in results else None,
+
+        def ratio(name: str, digits: int = 3) -> float | None:
+            return round(ours / results[name]["mb_per_s"], digits) if name in results else None
+
+        def cpu_ratio(name: str) -> float | None:  # > 1: ours needs less CPU
+            return round(results[name]["cpu_seconds"] / results["ours"]["cpu_seconds"], 3) if name in results else None
+
+        duck = results.get("duckdb")
+        summary = {"rows": rows, "csv_mb": round(size_mb, 1), "cpus": os.cpu_count(), "ragged": args.ragged,
+                   "results": results,
+                   "ratio_vs_raw_polars": ratio("raw_polars"),
+                   "ratio_vs_raw_polars_typed": ratio("raw_polars_typed"),
+                   "cpu_ratio_vs_raw_polars": cpu_ratio("raw_polars"),
+                   "ratio_vs_duckdb": ratio("duckdb"),
+                   "cpu_ratio_vs_duckdb": cpu_ratio("duckdb"),
+                   "rss_ratio_vs_duckdb": round((results["ours"]["peak_rss_mb"] or 0) / duck["peak_rss_mb"], 3)
+                   if duck and duck["peak_rss_mb"] else None,
+                   "duckdb_same_counts": (duck["rows_stored"], duck["rows_rejected"]) == (
+                       results["ours"]["rows_stored"], results["ours"]["rows_rejected"]) if duck else None,
+                   "ratio_vs_pandas": ratio("pandas", digits=2),
                    "ours_peak_rss_under_1gib": (results["ours"]["peak_rss_mb"] or 0) < 1024,
                    "rows_accounted": results["ours"]["rows_in"] == results["ours"]["rows_stored"]
                    + results["ours"]["rows_rejected"] == rows}

@@ -39,7 +39,7 @@ def db_bytes(root: Path, name: str) -> int:
 def ours_log_call(home: Path, calls: int) -> tuple[float, float]:
     """Median per-call cost on the caller's thread, and sustained end-to-end points/s (log + flush)."""
     batches = []
-    with mt.start_run("bench", "log-call", home=home, capture_git=False) as run:
+    with mt.start_run(experiment="bench", name="log-call", home=home, capture_git=False) as run:
         t_all = time.perf_counter()
         chunk = calls // 10
         for b in range(10):
@@ -50,6 +50,58 @@ def ours_log_call(home: Path, calls: int) -> tuple[float, float]:
         run.flush()
         total_s = time.perf_counter() - t_all
     return statistics.median(batches) * 1e6, calls / total_s
+
+
+def ours_fluent_calls(home: Path, calls: int) -> dict[str, float]:
+    """Per-call cost of the MLflow-named fluent calls besides log_metric, on the caller's thread (µs)."""
+    out: dict[str, float] = {}
+    mt.set_tracking_uri(str(home))
+    with mt.start_run(experiment="bench", run_name="fluent", capture_git=False) as run:
+        ts = int(time.time() * 1000)
+        t = time.perf_counter()
+        for i in range(calls):
+            mt.log_metric("loss_ts", i * 0.001, step=i, timestamp=ts + i)
+        out["log_metric_with_timestamp_us"] = (time.perf_counter() - t) / calls * 1e6
+        t = time.perf_counter()
+        for _ in range(calls):
+            mt.active_run().info.run_id  # noqa: B018 - the access is what is timed
+        out["active_run_info_us"] = (time.perf_counter() - t) / calls * 1e6
+        n = min(calls, 500)
+        t = time.perf_counter()
+        for i in range(n):
+            mt.log_param(f"p{i}", i)
+        out["log_param_us"] = (time.perf_counter() - t) / n * 1e6
+        t = time.perf_counter()
+        for i in range(n):
+            mt.set_tag(f"t{i}", i)
+        out["set_tag_us"] = (time.perf_counter() - t) / n * 1e6
+        run.flush()
+    return out
+
+
+def mlflow_fluent_calls(uri: str, calls: int, prefix: str) -> dict[str, float]:
+    """The same fluent calls through the mlflow package, into ``uri`` (its SQLite store, or our plugin)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(f"fluent-{prefix}")
+    out: dict[str, float] = {}
+    with mlflow.start_run():
+        for i in range(3):  # warm up
+            mlflow.log_metric("warm", 0.1, step=i)
+        t = time.perf_counter()
+        for i in range(calls):
+            mlflow.log_metric("loss", i * 0.001, step=i)
+        out[f"{prefix}_log_metric_us"] = (time.perf_counter() - t) / calls * 1e6
+        t = time.perf_counter()
+        for i in range(calls):
+            mlflow.log_param(f"p{i}", i)
+        out[f"{prefix}_log_param_us"] = (time.perf_counter() - t) / calls * 1e6
+        t = time.perf_counter()
+        for i in range(calls):
+            mlflow.set_tag(f"t{i}", i)
+        out[f"{prefix}_set_tag_us"] = (time.perf_counter() - t) / calls * 1e6
+    return out
 
 
 def ours_bulk_write(ws: Workspace, points: int) -> tuple[str, float]:
@@ -247,6 +299,12 @@ def main() -> int:
         us, sustained = ours_log_call(root / "ws-log", calls)
         say("ours log_metric per call", us, "µs", "(caller's thread, writer running)")
         say("ours log+flush end to end", sustained, "points/s", f"({calls:,} log_metric calls)")
+        fluent = ours_fluent_calls(root / "ws-fluent", calls // 10)
+        say("ours log_metric(timestamp=ms)", fluent["log_metric_with_timestamp_us"], "µs")
+        say("ours active_run().info.run_id", fluent["active_run_info_us"], "µs")
+        say("ours log_param per call", fluent["log_param_us"], "µs", "(synchronous, one transaction)")
+        say("ours set_tag per call", fluent["set_tag_us"], "µs", "(synchronous, one transaction)")
+        result.update(fluent)
         ws = Workspace.open(root / "ws")
         run_uuid, bulk = ours_bulk_write(ws, bulk_points)
         say("ours bulk ingestion", bulk, "points/s", f"({bulk_points:,} points, log_metric_arrays)")
@@ -287,6 +345,18 @@ def main() -> int:
                 say("mlflow bytes per point", ml["mlflow_bytes_per_point"], "B")
                 say("mlflow search 100k runs", ml["mlflow_search_100k_runs_ms"], "ms")
                 result.update(ml)
+                # the fluent calls through the mlflow package: into its SQLite store, and into our plugin
+                for prefix, uri in (("mlflow_sqlite", f"sqlite:///{root}/mlflow.db"),
+                                    ("mlflow_plugin", f"mlops-desktop://{root}/ws-plugin")):
+                    fl = mlflow_fluent_calls(uri, mlflow_calls, prefix)
+                    for name in ("log_metric", "log_param", "set_tag"):
+                        say(f"{prefix} {name} per call", fl[f"{prefix}_{name}_us"], "µs", "(mlflow fluent API)")
+                    result.update(fl)
+                result["ratio_mlflow_log_param_over_ours"] = result["mlflow_sqlite_log_param_us"] / fluent["log_param_us"]
+                result["ratio_mlflow_set_tag_over_ours"] = result["mlflow_sqlite_set_tag_us"] / fluent["set_tag_us"]
+                result["ratio_mlflow_fluent_log_metric_over_ours"] = result["mlflow_sqlite_log_metric_us"] / us
+                result["ratio_plugin_log_metric_over_mlflow_sqlite"] = (result["mlflow_plugin_log_metric_us"]
+                                                                         / result["mlflow_sqlite_log_metric_us"])
                 result["ratio_log_call_mlflow_over_ours"] = ml["mlflow_log_call_us"] / us
                 result["ratio_write_ours_over_mlflow"] = result["write_points_per_s"] / ml["mlflow_write_points_per_s"]
                 result["ratio_read_mlflow_over_ours"] = ml["mlflow_read_1m_points_ms"] / read_ms

@@ -24,10 +24,12 @@ class DemoResult:
     runs: int = 0
     failed: int = 0
     running: int = 0
+    models: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    model_runs: list[tuple[str, str]] = field(default_factory=list)  # (model:run name, run uuid) to register
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "model_runs"}
 
 
 class DemoFailure(RuntimeError):
@@ -76,15 +78,73 @@ def _classifiers(home: Path, tmp: Path, result: DemoResult) -> None:
             for step, (tr, va) in enumerate(folds.split(x_train, y_train)):
                 model.fit(x_train[tr], y_train[tr])
                 run.log_metric("cv_acc", float(accuracy_score(y_train[va], model.predict(x_train[va]))), step=step)
-            model.fit(x_train, y_train)
-            pred = model.predict(x_test)
-            run.log_metrics({"val_acc": float(accuracy_score(y_test, pred)),
-                             "val_f1": float(f1_score(y_test, pred, average="macro")),
-                             "train_acc": float(accuracy_score(y_train, model.predict(x_train)))}, step=5)
+            # the final fit sees named columns and species names, as a served model would
+            frame_train, frame_test = _iris_frame(data, x_train), _iris_frame(data, x_test)
+            names_train, names_test = data.target_names[y_train], data.target_names[y_test]
+            model.fit(frame_train, names_train)
+            pred = model.predict(frame_test)
+            run.log_metrics({"val_acc": float(accuracy_score(names_test, pred)),
+                             "val_f1": float(f1_score(names_test, pred, average="macro")),
+                             "train_acc": float(accuracy_score(names_train, model.predict(frame_train)))}, step=5)
             run.log_artifact(_artifact_json(tmp, "confusion_matrix.json",
                                             {"labels": list(map(str, data.target_names)),
-                                             "matrix": np.asarray(confusion_matrix(y_test, pred)).tolist()}))
+                                             "matrix": np.asarray(confusion_matrix(names_test, pred,
+                                                                                   labels=data.target_names)).tolist()}))
+            _log_model(run, tmp, model, frame_train, names_train, frame_test, "classification")
+            result.model_runs.append((f"iris-classifier:{name}", run.uuid))
         result.runs += 1
+
+
+def _iris_frame(data: Any, x: Any) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(x, columns=[n.replace(" (cm)", "").replace(" ", "_") for n in data.feature_names])
+
+
+def _log_model(run: Any, tmp: Path, model: Any, x: Any, y: Any, holdout: Any, task: str) -> None:
+    """The model as the sklearn recipe logs it (skops, signature, examples, environment), ready to register."""
+    import shutil
+
+    import pandas as pd
+
+    from mlops_desktop.recipes.common import write_model_extras
+    from mlops_desktop.registry.flavors.sklearn import skops_io
+
+    sio = skops_io()
+
+    folder = tmp / "model"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    sio.dump(model, folder / "model.skops")
+    classes = [str(c) for c in model.classes_] if task == "classification" else None
+    write_model_extras(folder, x, pd.Series(y, name="target"), task, classes, holdout,
+                       ["sklearn", "numpy", "scipy", "pandas", "skops"])
+    (folder / "MLmodel.json").write_text(json.dumps({"flavor": "sklearn", "format": "skops"}), encoding="utf-8")
+    run.log_artifact(folder)
+
+
+def _models(home: Path, result: DemoResult) -> None:
+    """Register the iris and diabetes models, with aliases that moved and one rollback, all in the audit log."""
+    from mlops_desktop import registry
+    from mlops_desktop.workspace import Workspace
+
+    with Workspace.open(home) as ws:
+        for key, run_uuid in result.model_runs:
+            name = key.split(":", 1)[0]
+            registry.register(ws, run_uuid, name)
+            if name not in result.models:
+                result.models.append(name)
+        store = registry.store(ws)
+        store.set_alias("iris-classifier", "production", 1, reason="first release: logistic regression baseline")
+        store.set_alias("iris-classifier", "production", 2, reason="random forest: better macro F1 on the holdout")
+        store.set_alias("iris-classifier", "challenger", 3, reason="SVM under evaluation")
+        store.set_alias("iris-classifier", "production", 4, reason="kNN matched the forest at a tenth of the size")
+        store.rollback("iris-classifier", "production", reason="kNN latency spiked under load; back to the forest")
+        store.set_alias("iris-classifier", "champion", 2, reason="best validated model")
+        if "diabetes-regressor" in result.models:
+            versions = store.list_versions("diabetes-regressor")
+            store.set_alias("diabetes-regressor", "production", versions[0].version, reason="ridge baseline")
+            store.set_alias("diabetes-regressor", "challenger", versions[-1].version, reason="boosting candidate")
 
 
 def _lake(home: Path, tmp: Path, result: DemoResult) -> None:
@@ -238,6 +298,14 @@ def _regression(home: Path, tmp: Path, result: DemoResult) -> None:
             pred = model.predict(x_test)
             run.log_metrics({"rmse": float(np.sqrt(np.mean((pred - y_test) ** 2))),
                              "r2": float(r2_score(y_test, pred))})
+            if name in ("ridge", "gbr"):
+                import pandas as pd
+
+                names = [str(n) for n in data.feature_names]
+                frame_train, frame_test = pd.DataFrame(x_train, columns=names), pd.DataFrame(x_test, columns=names)
+                model.fit(frame_train, y_train)
+                _log_model(run, tmp, model, frame_train, y_train, frame_test, "regression")
+                result.model_runs.append((f"diabetes-regressor:{name}", run.uuid))
             coefs = getattr(model, "coef_", getattr(model, "feature_importances_", None))
             run.log_artifact(_artifact_json(tmp, "model_summary.json",
                                             {"features": list(data.feature_names),
@@ -335,6 +403,8 @@ def fill_demo(home: str | Path | None, *, progress: Progress | None = None, with
             result.experiments.append(experiment)
     progress.update(len(steps) / (len(steps) + 1), "running and killed runs")
     _running_and_killed(root, result)
+    progress.update(len(steps) / (len(steps) + 1), "registered models")
+    _models(root, result)
     if "digits-mlp" not in result.experiments:
         result.experiments.append("digits-mlp")
     progress.update(1.0, "done")

@@ -53,6 +53,11 @@ class WorkspacePaths:
         return self.root / "lake"
 
     @property
+    def models(self) -> Path:
+        """Model bundles: one immutable directory per bundle hash (registry)."""
+        return self.root / "models"
+
+    @property
     def jobs(self) -> Path:
         return self.root / "jobs"
 
@@ -63,6 +68,16 @@ class WorkspacePaths:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def serving(self) -> Path:
+        """Managed model servers: one folder each (log, status file, prediction-log segments)."""
+        return self.root / "serving"
+
+    @property
+    def containers(self) -> Path:
+        """Image builds: the stripped-library cache and build scratch space (containers/)."""
+        return self.root / "containers"
 
     @property
     def crash_reports(self) -> Path:

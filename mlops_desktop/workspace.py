@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from mlops_desktop.errors import StoreReadOnlyError
 from mlops_desktop.paths import WorkspacePaths, resolve_home
+from mlops_desktop.schema import MIGRATIONS
 from mlops_desktop.settings import Settings
 from mlops_desktop.store.db import Database, classify_sqlite_error
 from mlops_desktop.store.migrations import check_not_newer, migrate
@@ -47,9 +48,9 @@ class Workspace:
         db = Database(paths.db, busy_timeout_ms=settings.busy_timeout_ms, readonly=readonly)
         conn = db.connect()
         if readonly:
-            check_not_newer(conn, str(paths.db))  # read what we understand, never a newer layout
+            check_not_newer(conn, str(paths.db), MIGRATIONS)  # read what we understand, never a newer layout
         else:
-            migrate(conn, str(paths.db))
+            migrate(conn, str(paths.db), MIGRATIONS)
             if not paths.settings.exists():
                 try:
                     settings.save(paths.settings)

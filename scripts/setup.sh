@@ -25,6 +25,10 @@ if [ "$EXTRA" = test ]; then
   # a private sshd on 127.0.0.1 for the SSH execution tests; Xvfb for real-window screenshots;
   # desktop-file-validate checks the menu entry
   apt_install openssh-server openssh-client xvfb desktop-file-utils
+  # appstreamcli validates the frozen app's AppStream metainfo (tests/packaging)
+  apt_install appstream
+  # wrk: the load generator of benchmarks/serving.py
+  apt_install wrk
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -28,3 +28,7 @@ def ctx(qapp, ws):
     assert context.tasks.shutdown(10000), "background tasks did not stop"
     if context.workspace is not ws:  # the test switched workspaces
         context.workspace.close()
+
+
+# The real engines (Docker, registry, Swarm, Kubernetes, Prometheus): fixtures, markers, CI's no-skip rule.
+pytest_plugins = ["engines.plugin", "pytester"]

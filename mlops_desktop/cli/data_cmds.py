@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sheet", help="sheet to read from an Excel workbook (default: the first)")
     p.add_argument("--partition-by", metavar="COL[,COL]",
                    help="one folder per value of these columns (an append keeps the base's partitioning)")
+    p.add_argument("--on-malformed", choices=["reject", "fail"], default=None,
+                   help="a CSV row with too few or too many fields: reject it (kept aside with its line and text; "
+                        "the default) or fail the whole file; default: on_malformed of [datasets.NAME] in mlops.toml")
     p.add_argument("--project", metavar="DIR", help="project directory holding mlops.toml (default: current dir)")
 
     p = command(data_sub, "watch", cmd_watch, "watch a folder: ingest new or changed files into a dataset (append)")
@@ -109,7 +112,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     contract = None
     partition_by = [c for c in args.partition_by.split(",") if c.strip()] if args.partition_by else None
-    project = None if args.contract and partition_by else find_project(args.project, required=bool(args.project))
+    settled = args.contract and partition_by and args.on_malformed
+    project = None if settled else find_project(args.project, required=bool(args.project))
     if args.contract:
         contract = load_contract_file(args.contract)
     elif project is not None:
@@ -121,7 +125,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         separator = "\t"
     csv = CsvOptions(separator=separator, quote_char=None if args.no_quote else args.quote, encoding=args.encoding,
                      has_header=not args.no_header, null_values=tuple(args.null))
-    options = SourceOptions(format=args.format, csv=csv, table=args.table, sheet=args.sheet)
+    on_malformed = args.on_malformed or (project.malformed.get(args.dataset) if project else None) or "reject"
+    options = SourceOptions(format=args.format, csv=csv, table=args.table, sheet=args.sheet, on_malformed=on_malformed)
     progress, display = _progress()
     with open_workspace(args) as ws:
         try:
@@ -139,6 +144,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             ("content hash", result.content_hash[:16]), ("seconds", result.seconds)])
         if result.blank_lines:
             print(f"blank lines skipped: {result.blank_lines:,} (they are not rows)")
+        for note in result.notes:
+            print(f"note: {note}")
         for change in result.drift:
             print(f"schema drift: {change}")
         if result.rows_rejected:
@@ -281,7 +288,11 @@ def cmd_rejects(args: argparse.Namespace) -> int:
     table(["reason", "rows"], by_reason, max_width=100)
     print()
     cols = ["_source_file", "_source_line", "_reason"] + [c for c in page.columns if not c.startswith("_")][:6]
-    table(["file", "line", "reason"] + cols[3:], page.select(cols).rows(), max_width=60)
+    headers = ["file", "line", "reason"] + cols[3:]
+    if "_raw_line" in page.columns and page["_raw_line"].null_count() < page.height:
+        cols.append("_raw_line")  # rows with the wrong number of fields: their line as the file has it
+        headers.append("raw line")
+    table(headers, page.select(cols).rows(), max_width=60)
     if args.output:
         print(f"wrote every reject to {args.output}")
     return 0
@@ -361,13 +372,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_lineage(args: argparse.Namespace) -> int:
     from mlops_desktop.data import catalog
     from mlops_desktop.data.lineage import lineage
+    from mlops_desktop.registry.lineage import models_trained_on
 
     with open_workspace(args) as ws:
         version = catalog.resolve(ws.db, args.ref)
         graph = lineage(ws, args.ref)
+        models = models_trained_on(ws, version.name, str(version.version))
     if args.json:
         emit_json(graph.to_dict() | {"dataset": graph.root, "made_by": version.producer_step,
-                                     "source": version.source})
+                                     "source": version.source, "models": models})
         return 0
     print(f"{version.ref} made by {version.producer_step or version.mode}"
           + (f" from {', '.join(version.source.get('paths') or [])}" if version.source.get("paths") else ""))
@@ -376,4 +389,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     print("\nruns that read it:")
     table(["run", "name", "version", "context"],
           [(r["run"], r["run_name"], r["version"], r["context"]) for r in graph.runs])
+    print("\nmodels trained on it:")
+    table(["model", "run", "aliases"], [(m["model"], (m["run"] or "-")[:8], ", ".join(m["aliases"]) or "-")
+                                         for m in models])
     return 0

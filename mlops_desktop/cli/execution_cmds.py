@@ -57,19 +57,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--script", help="Python script, run with the tracking environment set")
     p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
                    help="parameter (repeatable); scripts get --key=value, commands substitute {key}")
+    p.add_argument("--register", metavar="MODEL", help="recipes: register the fitted model as the next version of "
+                   "MODEL when the run succeeds")
     p.add_argument("--sweep", help="grid:... or random:N:... over parameters (one child run per point)")
     p.add_argument("--seed", type=int, help="seed of a random sweep")
     proj = p.add_mutually_exclusive_group()
-    proj.add_argument("--project", help="project folder (default: the current folder); copied to SSH hosts")
+    proj.add_argument("--project", help="project folder, copied to SSH hosts (default: the one holding mlops.toml "
+                                        "above the current folder, else the git root, else the current folder)")
     proj.add_argument("--no-project", action="store_true", help="run without a project folder")
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="sync the project to an SSH host even when it is above the size limit")
     p.add_argument("--follow", "-f", action="store_true", help="stream logs and wait until the jobs end")
     _accept_option(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS... (when neither --recipe nor --script)")
-    p = command(js, "list", cmd_jobs_list, "list jobs (refreshes local ones; --refresh also asks SSH hosts)")
+    p = command(js, "list", cmd_jobs_list, "list jobs, asking SSH hosts with active jobs for their state first")
     p.add_argument("--state", action="append", help="only jobs in this state (repeatable)")
     p.add_argument("--host")
     p.add_argument("--limit", "-n", type=int, default=50)
-    p.add_argument("--refresh", action="store_true", help="connect to SSH hosts to update their jobs")
+    p.add_argument("--timeout", type=float, default=3.0,
+                   help="seconds an SSH host may take to answer; one that does not is marked, not waited for")
+    p.add_argument("--no-refresh", action="store_true",
+                   help="do not contact SSH hosts: show their jobs as of the last contact")
+    p.add_argument("--refresh", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     p = command(js, "show", cmd_jobs_show, "show one job")
     p.add_argument("job", type=int)
     p = command(js, "logs", cmd_jobs_logs, "print a job's output (remote: what was streamed so far, plus new output)")
@@ -223,12 +232,19 @@ def cmd_jobs_submit(args: argparse.Namespace) -> int:
         kind = "command"
     else:
         raise UsageError("nothing to run: give --recipe NAME, --script FILE or -- COMMAND")
+    params = parse_params(args.param)
+    if args.register:  # the recipe tags its run; the recipe or the job runner registers it on success
+        if kind != "recipe":
+            raise UsageError("--register works with --recipe (a script registers with `models register RUN`)")
+        from mlops_desktop.registry.names import check_model_name
+
+        params["register"] = check_model_name(args.register)
     req = JobRequest(host=args.host, kind=kind, command=cmd or None, script=args.script, recipe=args.recipe,
-                     params=parse_params(args.param), sweep=args.sweep, seed=args.seed, gpus=args.gpus,
+                     params=params, sweep=args.sweep, seed=args.seed, gpus=args.gpus,
                      priority=args.priority, experiment=args.experiment, name=args.name,
-                     project_dir="" if args.no_project else args.project)
+                     project_dir="" if args.no_project else args.project, confirm_sync=args.yes)
     with open_workspace(args) as ws, _executor(ws, args) as ex:
-        jobs = ex.submit(req)
+        jobs = _submit(ex, req)
         ex.start_ready()
         jobs = [ex.jobs.get(j.id) for j in jobs]
         if not args.follow:
@@ -239,6 +255,25 @@ def cmd_jobs_submit(args: argparse.Namespace) -> int:
                       f"app runs", file=sys.stderr)
             return 1 if any(j.state == "failed" for j in jobs) else 0
         return _follow(ex, [j.id for j in jobs], args)
+
+
+def _submit(ex: Any, req: Any) -> list[Any]:
+    """Submit, saying first what the project sync would copy; above the limit, ask on a terminal."""
+    from mlops_desktop.execution.projects import SyncTooLargeError
+
+    def show(plan: Any) -> None:
+        print(f"mlops-desktop: {plan.describe()}", file=sys.stderr)
+
+    try:
+        return ex.submit(req, on_plan=show)
+    except SyncTooLargeError as exc:
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise
+        print(f"mlops-desktop: {exc}", file=sys.stderr)
+        if input("Copy it anyway? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise
+        req.confirm_sync = True
+        return ex.submit(req)
 
 
 def _follow(ex: Any, job_ids: list[int], args: argparse.Namespace, run_queue: bool = True,
@@ -272,22 +307,40 @@ def _follow(ex: Any, job_ids: list[int], args: argparse.Namespace, run_queue: bo
     return 0 if all(j.state == "succeeded" for j in jobs) else 1
 
 
-def _print_jobs(args: argparse.Namespace, jobs: list[Any]) -> None:
+def _print_jobs(args: argparse.Namespace, jobs: list[Any], unreachable: dict[str, str] | None = None) -> None:
+    unreachable = unreachable or {}
     if args.json:
-        emit_json(clean_json([j.to_dict() for j in jobs]))
+        emit_json(clean_json([j.to_dict() | {"host_answered": None if j.contact_age is None
+                                             else j.host not in unreachable} for j in jobs]))
         return
-    table(["id", "state", "host", "gpus", "name", "run", "exit", "duration", "created"],
-          [[j.id, j.state, j.host, j.gpu_ids or (f"{j.gpus_requested}?" if j.gpus_requested else ""), j.name,
-            (j.run_uuid or "")[:8], j.exit_code, fmt_duration(j.duration), fmt_time(j.created_at)] for j in jobs])
+    table(["id", "state", "as of", "host", "gpus", "name", "run", "exit", "duration", "created"],
+          [[j.id, j.state, _as_of(j, unreachable), j.host,
+            j.gpu_ids or (f"{j.gpus_requested}?" if j.gpus_requested else ""), j.name, (j.run_uuid or "")[:8],
+            j.exit_code, fmt_duration(j.duration), fmt_time(j.created_at)] for j in jobs])
+
+
+def _as_of(job: Any, unreachable: dict[str, str]) -> str:
+    """An active SSH job's state is what its host said at the last contact: say how old that is."""
+    age = job.contact_age
+    if age is None:
+        return ""
+    when = "just now" if age < 5 else f"{fmt_duration(age)} ago"
+    return f"{when} (host not answering)" if job.host in unreachable else when
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
+    unreachable: dict[str, str] = {}
     with open_workspace(args) as ws, _executor(ws, args) as ex:
-        result = ex.tick(connect=args.refresh, start=False)
-        for err in result.errors:
+        if args.no_refresh:
+            result = ex.tick(connect=False, start=False)
+            errors = result.errors
+        else:
+            survey = ex.survey(timeout_s=args.timeout)
+            unreachable, errors = survey.unreachable, survey.errors
+        for err in [*unreachable.values(), *errors]:
             print(f"mlops-desktop: {err}", file=sys.stderr)
         jobs = ex.jobs.list(states=tuple(args.state) if args.state else None, host=args.host, limit=args.limit)
-    _print_jobs(args, jobs)
+    _print_jobs(args, jobs, unreachable)
     return 0
 
 

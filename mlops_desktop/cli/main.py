@@ -19,6 +19,15 @@ COMMAND_MODULES = [
     "mlops_desktop.cli.data_cmds",
     "mlops_desktop.cli.execution_cmds",
     "mlops_desktop.cli.gui_cmds",
+    "mlops_desktop.cli.interop_cmds",
+    "mlops_desktop.cli.registry_cmds",
+    "mlops_desktop.cli.serving_cmds",
+    "mlops_desktop.cli.router_cmds",
+    "mlops_desktop.cli.containers_cmds",   # images
+    "mlops_desktop.cli.deploy_cmds",       # targets, deploy
+    "mlops_desktop.cli.monitoring_cmds",   # monitor, alerts
+    "mlops_desktop.cli.promotion_cmds",    # promote, reviews
+    "mlops_desktop.cli.backtest_cmds",     # backtest
 ]
 
 EXIT_CODES = """exit codes:
@@ -42,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="FILE", help="render a view offscreen to FILE and exit")
     parser.add_argument("--view", metavar="NAME", help="view to show or render (with --screenshot)")
     parser.add_argument("--size", metavar="WxH", default="1280x800", help="window size for --screenshot")
+    parser.add_argument("--theme", choices=["system", "light", "dark"], help="theme for this start (not saved)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:

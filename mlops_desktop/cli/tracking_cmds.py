@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "histories from an MLflow SQLite database")
     p.add_argument("--tracking-uri", required=True, help="sqlite:///PATH/TO/mlflow.db")
     p.add_argument("--experiment", action="append", help="only this experiment (repeatable)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="registry: unpickle pickled scikit-learn models (only if you produced those files yourself)")
 
 
 def cmd_experiments_list(args: argparse.Namespace) -> int:
@@ -109,7 +111,19 @@ def _common_keys(dicts: list[dict], limit: int) -> list[str]:
     return [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
 
 
+ERROR_TAGS = ("mlops.error", "mlops.error.type", "mlops.error.message", "mlops.error.exit_code",
+              "mlops.error.traceback", "mlops.error.output_tail")
+
+
+def run_failure(tags: dict[str, str]) -> dict[str, str]:
+    """Why a run failed, from its mlops.error* tags (the tracking client's and the job executor's)."""
+    return {k.removeprefix("mlops.error.") if k != "mlops.error" else "summary": v
+            for k, v in tags.items() if k in ERROR_TAGS}
+
+
 def cmd_runs_show(args: argparse.Namespace) -> int:
+    from mlops_desktop.tracking.mlflow_tables import MlflowTables
+
     with open_workspace(args) as ws:
         store = ws.tracking
         store.reap_lost_runs()
@@ -117,9 +131,12 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
         exp = store.get_experiment(run.experiment_id)
         artifacts = store.list_artifacts(run.uuid)
         inputs = store.list_inputs(run.uuid)
+        models = MlflowTables(store).search_logged_models(source_run=run.uuid)
+    failure = run_failure(run.tags)
     if args.json:
         emit_json(clean_json(dict(run.to_dict(), experiment=exp.name, artifacts=[a.to_dict() for a in artifacts],
-                                  inputs=[i.to_dict() for i in inputs])))
+                                  inputs=[i.to_dict() for i in inputs], models=[m.to_dict() for m in models],
+                                  failure=failure or None)))
         return 0
     git = "-" if not run.git_commit else run.git_commit[:12] + (" (dirty)" if run.git_dirty else "")
     table(["field", "value"], [
@@ -128,21 +145,45 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
         ("started", fmt_time(run.start_time)), ("ended", fmt_time(run.end_time)),
         ("duration", fmt_duration(_duration(run))), ("parent", run.parent_uuid or "-"), ("notes", run.notes or "-"),
     ], max_width=100)
+    if failure:
+        _print_failure(run.status, failure)
     print()
     table(["param", "value"], sorted(run.params.items()), max_width=80)
-    if run.tags:
+    tags = sorted((k, v) for k, v in run.tags.items() if k not in ERROR_TAGS)
+    if tags:
         print()
-        table(["tag", "value"], sorted(run.tags.items()), max_width=80)
+        table(["tag", "value"], tags, max_width=80)
     print()
     table(["metric", "last", "min", "max", "points", "last step"],
           [(k, m.last, m.min, m.max, m.count, m.last_step) for k, m in sorted(run.metrics.items())])
     if artifacts:
         print()
         table(["artifact", "bytes", "sha256"], [(a.path, a.size, a.digest[:16]) for a in artifacts], max_width=80)
+    if models:
+        print()
+        table(["logged model", "name", "status", "files", "bytes"],
+              [(m.model_id, m.name, m.status.lower(), len(m.artifacts), sum(a.size for a in m.artifacts))
+               for m in models], max_width=80)
     if inputs:
         print()
         table(["dataset", "version", "context"], [(i.dataset, i.version, i.context) for i in inputs])
     return 0
+
+
+def _print_failure(status: str, failure: dict[str, str]) -> None:
+    """Why the run failed: the summary, exception type and message, exit code, then traceback and output tail."""
+    print()
+    print(f"why it {'failed' if status != 'killed' else 'was killed'}:")
+    rows = [(label, failure[key]) for key, label in (("summary", "error"), ("type", "exception"),
+                                                     ("message", "message"), ("exit_code", "exit code"))
+            if failure.get(key)]
+    if rows:
+        table(["", ""], rows, max_width=100)
+    for key, title in (("traceback", "traceback"), ("output_tail", "last lines of output")):
+        if failure.get(key):
+            print(f"  {title}:")
+            for line in failure[key].rstrip("\n").splitlines():
+                print(f"    {line}")
 
 
 def cmd_runs_compare(args: argparse.Namespace) -> int:
@@ -228,16 +269,24 @@ def cmd_import_mlflow(args: argparse.Namespace) -> int:
         if not args.json and sys.stderr.isatty():
             print(f"\r{fraction:5.0%} {message}", end="", file=sys.stderr, flush=True)
 
+    from mlops_desktop.registry.mlflow_import import import_registry
+    from mlops_desktop.tracking.mlflow_import import sqlite_path_from_uri
+
     with open_workspace(args) as ws:
         stats = import_mlflow(ws.tracking, args.tracking_uri, args.experiment, Progress(report, min_step=0.01))
+        models = import_registry(ws, sqlite_path_from_uri(args.tracking_uri), allow_pickle=args.allow_pickle)
     if args.json:
-        emit_json(stats.to_dict())
+        emit_json(stats.to_dict() | {"registry": models.to_dict()})
     else:
         if sys.stderr.isatty():
             print(file=sys.stderr)
         table(["imported", "count"], [("experiments", stats.experiments), ("runs", stats.runs),
                                       ("runs already present", stats.runs_skipped), ("params", stats.params),
-                                      ("metric points", stats.metric_points), ("artifacts", stats.artifacts)])
-        for w in stats.warnings:
+                                      ("metric points", stats.metric_points), ("artifacts", stats.artifacts),
+                                      ("registered models", models.models), ("model versions", models.versions),
+                                      ("model versions already present", models.versions_skipped),
+                                      ("model versions not imported", models.versions_refused),
+                                      ("aliases", models.aliases)])
+        for w in stats.warnings + models.warnings:
             print(f"warning: {w}", file=sys.stderr)
     return 0

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from mlops_desktop.store.migrations import SCHEMA_VERSION
+    from mlops_desktop.schema import SCHEMA_VERSION
 
     with open_workspace(args) as ws:
         counts = {

@@ -69,7 +69,8 @@ def read_header(path: Path, opts: CsvOptions) -> list[str]:
                          hint="pass --encoding (e.g. latin-1 or cp1252) if the file is not UTF-8") from None
     except csv.Error as exc:
         what = "malformed header" if reader.line_num <= 1 else "malformed quoting"
-        raise UsageError(f"{path}: line {reader.line_num}: {what}: {exc}") from None
+        message = f"{path}: line {reader.line_num}: {what}: {exc}"
+        raise UsageError(message, hint=problem_hint("malformed quoting", opts)) from None
     if first is None:
         raise UsageError(f"{path}: the file holds no rows (only blank lines)")
     if not opts.has_header:
@@ -91,14 +92,25 @@ def read_header(path: Path, opts: CsvOptions) -> list[str]:
     return names
 
 
+def _breaks(data: bytes) -> int:
+    """Line breaks in ``data``: LF, CRLF and a CR alone (a CR-only file) each end one line."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _after_last_break(data: bytes) -> bytes:
+    return data[max(data.rfind(b"\n"), data.rfind(b"\r")) + 1:]
+
+
 def find_undecodable(path: Path, encoding: str) -> str | None:
     """'FILE: line N, column C: byte 0x.. cannot be decoded as ENC' for the first bad byte, else None."""
     decoder = codecs.getincrementaldecoder(encoding if encoding not in UTF8 else "utf-8")("strict")
     offset = 0
     line = 1
     line_start = b""
+    prev_cr = False  # the previous chunk ended with CR: a LF at the start of this one ends no new line
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
+            joined = prev_cr and chunk.startswith(b"\n")
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as exc:
@@ -106,21 +118,28 @@ def find_undecodable(path: Path, encoding: str) -> str | None:
                 # the decoder may hold a few bytes from the previous chunk: count from this chunk's start
                 bad = max(0, min(bad, len(chunk) - 1))
                 before = chunk[:bad]
-                line += before.count(b"\n")
-                tail = (line_start + before).rsplit(b"\n", 1)[-1]
+                line += _breaks(before) - (1 if joined and before else 0)
+                tail = _after_last_break(line_start + before)
                 return (f"{path}: line {line}, byte {offset + bad}: byte 0x{chunk[bad]:02x} cannot be decoded as "
                         f"{encoding} (after {tail[-40:].decode('utf-8', 'replace')!r})")
-            line += chunk.count(b"\n")
-            line_start = chunk.rsplit(b"\n", 1)[-1]
+            line += _breaks(chunk) - (1 if joined else 0)
+            line_start = _after_last_break(line_start + chunk)[-64:]
+            prev_cr = chunk.endswith(b"\r")
             offset += len(chunk)
     return None
 
 
-def diagnose(path: Path, opts: CsvOptions, names: list[str], progress: Progress | None = None) -> str | None:
-    """Walk the whole file; describe the first structural problem (bad quotes, wrong field count) or None."""
+def diagnose(path: Path, opts: CsvOptions, names: list[str], progress: Progress | None = None, *,
+             label: str | None = None, ragged_ok: bool = False) -> str | None:
+    """Walk the whole file; describe the first structural problem (bad quotes, wrong field count) or None.
+
+    ``label`` names the file in the message (the original of a transcoded copy); ``ragged_ok`` skips field counts
+    (rows with too few or too many fields are rejected row by row, not a problem of the file).
+    """
     encoding = "utf-8-sig" if opts.encoding in UTF8 else opts.encoding
     expected = len(names)
     size = max(1, path.stat().st_size)
+    where = label or str(path)
     try:
         with open(path, encoding=encoding, newline="") as fh:
             reader = _reader(fh, opts)
@@ -130,20 +149,34 @@ def diagnose(path: Path, opts: CsvOptions, names: list[str], progress: Progress 
                 if progress is not None and record_no % 200_000 == 0:
                     progress.update(min(0.99, fh.buffer.tell() / size),  # type: ignore[attr-defined]
                                     f"checking {path.name}")
-                if not record or (opts.has_header and record_no == 1):
+                if not record or (opts.has_header and record_no == 1) or ragged_ok:
                     continue
                 if len(record) != expected:
                     what = "fewer" if len(record) < expected else "more"
                     column = names[len(record)] if len(record) < expected else f"extra field {expected + 1}"
-                    return (f"{path}: line {reader.line_num}: {len(record)} fields, {what} than the {expected} "
+                    return (f"{where}: line {reader.line_num}: {len(record)} fields, {what} than the {expected} "
                             f"columns of the header (first missing/extra: {column})")
     except UnicodeDecodeError:
-        return find_undecodable(path, opts.encoding) or f"{path}: cannot be decoded as {opts.encoding}"
+        return find_undecodable(path, opts.encoding) or f"{where}: cannot be decoded as {opts.encoding}"
     except csv.Error as exc:
-        return f"{path}: line {reader.line_num}: malformed quoting: {exc}"
+        return f"{where}: line {reader.line_num}: malformed quoting: {exc}"
     except Cancelled:
         raise
     return None
+
+
+def problem_hint(problem: str, opts: CsvOptions) -> str:
+    """The option that helps with a problem ``diagnose`` found."""
+    if "fields, fewer than" in problem or "fields, more than" in problem:
+        return ("--on-malformed reject (the default) keeps such rows aside as rejects and stores the rest; "
+                f"check the delimiter too (now {opts.separator!r}: pass --delimiter)")
+    if "malformed quoting" in problem:
+        quote = f"now {opts.quote_char!r}" if opts.quote_char else "now none"
+        return (f"if the file does not quote fields, pass --no-quote; another quote character: --quote C ({quote}); "
+                "a quoted field must end with its quote, a quote inside it is written twice")
+    if "cannot be decoded" in problem:
+        return "pass --encoding (e.g. latin-1 or cp1252) if the file is not UTF-8"
+    return ""
 
 
 def record_lines(path: Path, opts: CsvOptions, records: set[int]) -> dict[int, int]:
@@ -174,14 +207,18 @@ def record_lines(path: Path, opts: CsvOptions, records: set[int]) -> dict[int, i
     return out
 
 
-def transcode(path: Path, encoding: str, target: Path) -> Path:
-    """Rewrite a non-UTF-8 text file as UTF-8 (streaming), so that the fast reader can take it."""
+def transcode(path: Path, encoding: str, target: Path, *, cr_to_lf: bool = False) -> Path:
+    """Rewrite a text file as UTF-8 (streaming), so that the fast reader can take it; ``cr_to_lf`` turns the line
+    ends of a CR-only file into LF (one for one: line numbers stay the same)."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     try:
         with open(path, "rb") as src, open(target, "w", encoding="utf-8", newline="") as dst:
             while chunk := src.read(4 << 20):
-                dst.write(decoder.decode(chunk))
-            dst.write(decoder.decode(b"", final=True))
+                text = decoder.decode(chunk)
+                dst.write(text.replace("\r", "\n") if cr_to_lf else text)
+            text = decoder.decode(b"", final=True)
+            dst.write(text.replace("\r", "\n") if cr_to_lf else text)
     except UnicodeDecodeError:
-        raise UsageError(find_undecodable(path, encoding) or f"{path}: cannot be decoded as {encoding}") from None
+        raise UsageError(find_undecodable(path, encoding) or f"{path}: cannot be decoded as {encoding}",
+                         hint=f"pass the file's own --encoding (now {encoding})") from None
     return target

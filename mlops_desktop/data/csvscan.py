@@ -10,7 +10,7 @@ back to the plain-Python check, which names the problem.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops_desktop.data.csvcheck import UTF8, CsvOptions
@@ -115,3 +115,111 @@ def short_row_message(path: Path, structure: Structure, names: list[str]) -> str
     n = structure.short_fields
     return (f"{path}: line {structure.short_line}: {n} fields, fewer than the {len(names)} columns of the header "
             f"(first missing/extra: {names[n]})")
+
+
+@dataclass
+class Ragged:
+    """Every data record whose field count differs from the header's, as the reader numbers rows (1-based, blank
+    lines counted), with the lines it starts and ends on; ``records`` is the file's data record count."""
+
+    expected: int
+    records: int = 0
+    numbers: list[int] = field(default_factory=list)
+    fields: list[int] = field(default_factory=list)
+    start_lines: list[int] = field(default_factory=list)
+    end_lines: list[int] = field(default_factory=list)
+    truncated: bool = False  # more than ``limit`` ragged records: the lists hold the first ``limit``
+
+    @property
+    def count(self) -> int:
+        return len(self.numbers)
+
+
+def scan_ragged(path: Path, opts: CsvOptions, expected: int, progress: Progress | None = None,
+                limit: int = 1_000_000) -> Ragged:
+    """Find every record with fewer or more fields than ``expected`` in one numpy pass (same rules as
+    ``scan_structure``: quotes by parity, blank lines are records of nulls and never ragged)."""
+    import numpy as np
+
+    sep = opts.separator.encode()[0]
+    quote = opts.quote_char.encode()[0] if opts.quote_char else None
+    size = max(1, path.stat().st_size)
+    out = Ragged(expected=expected)
+    parity = 0
+    lines_before = 0
+    last_end_line = 0  # the line the previous record (or the header) ended on
+    open_fields = 1
+    open_bytes = 0
+    skip_header = opts.has_header
+    done = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            if progress is not None:
+                if progress.cancelled:
+                    raise Cancelled()
+                progress.update(min(0.99, done / size), f"checking {path.name}")
+            done += len(chunk)
+            buf = np.frombuffer(chunk, dtype=np.uint8)
+            all_newlines = np.flatnonzero(buf == 10)
+            newline = buf == 10
+            separator = buf == sep
+            if quote is not None:
+                inside = np.bitwise_xor.accumulate((buf == quote).view(np.uint8)) ^ np.uint8(parity)
+                parity = int(inside[-1])
+                outside = inside == 0
+                del inside
+                newline &= outside
+                separator &= outside
+                del outside
+            ends = np.flatnonzero(newline)
+            del newline
+            seps = np.flatnonzero(separator)
+            del separator
+            if len(ends):
+                before = np.searchsorted(seps, ends)
+                fields = np.diff(before, prepend=0) + 1
+                fields[0] += open_fields - 1
+                starts = np.empty_like(ends)
+                starts[0] = 0
+                starts[1:] = ends[:-1] + 1
+                length = ends - starts
+                length[0] += open_bytes
+                cr_only = (length == 1) & (buf[np.maximum(ends - 1, 0)] == 13)
+                blank = (length == 0) | cr_only
+                end_lines = lines_before + np.searchsorted(all_newlines, ends, side="right")
+                start_lines = np.empty_like(end_lines)
+                start_lines[0] = last_end_line + 1
+                start_lines[1:] = end_lines[:-1] + 1
+                first_no = out.records + (0 if skip_header else 1)  # the record number of ends[0]
+                if skip_header:
+                    fields[0] = expected
+                    blank[0] = True
+                bad = np.flatnonzero((fields != expected) & ~blank)
+                room = limit - out.count
+                if len(bad) > room:
+                    out.truncated = True
+                    bad = bad[:room]
+                out.numbers += (bad + first_no).tolist()
+                out.fields += fields[bad].tolist()
+                out.start_lines += start_lines[bad].tolist()
+                out.end_lines += end_lines[bad].tolist()
+                out.records += len(ends) - (1 if skip_header else 0)
+                skip_header = False
+                last_end_line = int(end_lines[-1])
+                open_fields = 1 + len(seps) - int(before[-1])
+                open_bytes = len(buf) - int(ends[-1]) - 1
+            else:
+                open_fields += len(seps)
+                open_bytes += len(buf)
+            lines_before += len(all_newlines)
+    if open_bytes and not skip_header:  # a last line without a newline
+        out.records += 1
+        if open_fields != expected:
+            if out.count < limit:
+                out.numbers.append(out.records)
+                out.fields.append(open_fields)
+                out.start_lines.append(last_end_line + 1)
+                out.end_lines.append(lines_before + 1)
+            else:
+                out.truncated = True
+    return out

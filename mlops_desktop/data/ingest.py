@@ -38,6 +38,7 @@ class IngestResult:
     files: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     blank_lines: int = 0  # CSV lines with nothing on them: skipped, they are not rows
+    notes: list[str] = field(default_factory=list)  # about inferred types (a column of identifiers kept as text)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -62,13 +63,16 @@ def ingest(ws: Workspace, paths: list[str], dataset: str, *, options: SourceOpti
         for index, path in enumerate(files):
             sub = progress.sub(index / len(files), (index + 1) / len(files))
             counts = Counts()
+            notes: dict[str, str] = {}
             for piece in pieces(path, options, tmpdir, typed):
                 writer.write(piece, counts, sub, options)
+                notes |= piece.notes
             stat = path.stat()
             per_file.append({"path": str(path), "resolved": str(path.resolve()), "size": stat.st_size,
                              "mtime_ns": stat.st_mtime_ns, "rows_in": counts.rows_in,
                              "rows_stored": counts.stored, "rows_rejected": counts.rejected,
-                             "blank_lines": counts.blank_lines})
+                             "blank_lines": counts.blank_lines}
+                            | ({"notes": notes} if notes else {}))
         return per_file
 
     source = {"paths": [str(Path(p).resolve()) for p in files], "options": options.to_dict(),
@@ -149,7 +153,18 @@ def build_version(ws: Workspace, dataset: str, produce: Any, *, contract: Contra
                         rows_rejected=rejected, row_count=version.row_count, bytes=version.bytes,
                         content_hash=version.content_hash, drift=drift, files=per_file,
                         seconds=round(time.monotonic() - started, 3),
-                        blank_lines=sum(f.get("blank_lines", 0) for f in per_file))
+                        blank_lines=sum(f.get("blank_lines", 0) for f in per_file),
+                        notes=_notes(per_file, writer.schema))
+
+
+def _notes(per_file: list[dict[str, Any]], schema: dict[str, Any] | None) -> list[str]:
+    """One line per column whose inferred type needs a word (kept as text although it looks numeric)."""
+    out: dict[str, str] = {}
+    for entry in per_file:
+        for column, note in (entry.get("notes") or {}).items():
+            if schema is None or dtype_name(schema.get(column)) == "string":
+                out.setdefault(column, f"column {column}: {note}")
+    return list(out.values())
 
 
 def _partitioning(base: Any, requested: list[str] | None) -> tuple[str, ...]:

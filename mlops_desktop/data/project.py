@@ -35,6 +35,7 @@ class Project:
     config: dict[str, Any]
     contracts: dict[str, Contract] = field(default_factory=dict)
     partitions: dict[str, list[str]] = field(default_factory=dict)  # [datasets.NAME] partition_by = [...]
+    malformed: dict[str, str] = field(default_factory=dict)  # [datasets.NAME] on_malformed = "reject" | "fail"
     pipelines: dict[str, list[Step]] = field(default_factory=dict)
 
     @property
@@ -77,6 +78,11 @@ def load_project(root: Path) -> Project:
             if not isinstance(cols, list) or not cols or not all(isinstance(c, str) and c for c in cols):
                 raise UsageError(f"{path}: [datasets.{name}] partition_by must be a column name or a list of them")
             project.partitions[name] = cols
+        if isinstance(spec, dict) and "on_malformed" in spec:
+            if spec["on_malformed"] not in ("reject", "fail"):
+                raise UsageError(f"{path}: [datasets.{name}] on_malformed must be \"reject\" or \"fail\", got "
+                                 f"{spec['on_malformed']!r}")
+            project.malformed[name] = spec["on_malformed"]
     pipelines = raw.get("pipelines", {})
     if not isinstance(pipelines, dict):
         raise UsageError(f"{path}: [pipelines] must be a table")

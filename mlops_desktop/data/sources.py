@@ -16,6 +16,7 @@ from mlops_desktop.errors import UsageError
 if TYPE_CHECKING:
     import polars as pl
 
+MALFORMED = ("reject", "fail")
 FORMATS = ("csv", "tsv", "ndjson", "json", "parquet", "sqlite", "excel")
 LINE = "__line"
 _EXT = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".ndjson": "ndjson", ".jsonl": "ndjson",
@@ -30,11 +31,19 @@ class SourceOptions:
     csv: CsvOptions = field(default_factory=CsvOptions)
     table: str | None = None  # sqlite
     sheet: str | None = None  # excel (default: the first sheet)
+    on_malformed: str = "reject"  # a CSV row with too few or too many fields: "reject" it, or "fail" the file
+
+    def __post_init__(self) -> None:
+        if self.on_malformed not in MALFORMED:
+            raise UsageError(f"unknown on_malformed value {self.on_malformed!r}",
+                             hint="use reject (keep the row aside, store the rest) or fail (refuse the file)")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"format": self.format}
         if self.format in ("csv", "tsv"):
             out.update(self.csv.to_dict())
+        if self.on_malformed != "reject":
+            out["on_malformed"] = self.on_malformed
         if self.table:
             out["table"] = self.table
         if self.sheet:
@@ -56,9 +65,14 @@ class Piece:
     csv_names: list[str] | None = None
     est_rows: int | None = None  # for progress only
     # CSV read straight from the file (UTF-8): the same scan with some columns parsed by the reader itself
-    typed_scan: Callable[[dict[str, Any]], pl.LazyFrame] | None = None
+    typed_scan: Callable[[dict[str, Any], bool], pl.LazyFrame] | None = None
     csv_read_options: dict[str, Any] | None = None  # what polars was given, to parse fetched lines the same way
     sample: pl.DataFrame | None = None  # the first rows, as read for type inference (text where not inferred)
+    # the UTF-8, LF-terminated file the reader reads (a transcoded or CR-normalised copy), when it is not ``path``
+    readable: Path | None = None
+    # the same scan as ``frame`` but with ragged rows cut to the header's width (extra fields dropped, missing null)
+    tolerant_frame: Callable[[], pl.LazyFrame] | None = None
+    notes: dict[str, str] = field(default_factory=dict)  # column -> why its inferred type is not what it looks like
 
 
 def expand(paths: list[str]) -> list[Path]:
@@ -138,8 +152,9 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path, typed: frozenset[str] 
         raise UsageError(f"the delimiter must be one character, got {opts.separator!r}")
     names = read_header(path, opts)
     readable = path
-    if encoding not in UTF8:
-        readable = transcode(path, encoding, tmpdir / f"{path.stem}.utf8{path.suffix}")
+    cr_only = _cr_only(path)
+    if encoding not in UTF8 or cr_only:  # old spreadsheet exports end lines with CR alone: the reader needs LF
+        readable = transcode(path, encoding, tmpdir / f"{path.stem}.utf8{path.suffix}", cr_to_lf=cr_only)
     common: dict[str, Any] = dict(separator=opts.separator, quote_char=opts.quote_char, has_header=opts.has_header,
                                   null_values=list(opts.null_values) or None, encoding="utf8")
     common["new_columns"] = names  # stripped header names (or column_N without a header)
@@ -147,37 +162,83 @@ def csv_piece(path: Path, opts: CsvOptions, tmpdir: Path, typed: frozenset[str] 
     sample = None
     try:
         head = _head_bytes(readable)
-        sample = pl.read_csv(head, n_rows=10_000, infer_schema_length=10_000, **common)
-        inferred = dict(sample.schema)
+        # ragged rows must not stop inference: they are rejected (or refused) by the full read
+        sample = pl.read_csv(head, n_rows=10_000, infer_schema_length=10_000, truncate_ragged_lines=True, **common)
+        inferred: dict[str, Any] = dict(sample.schema)
+        notes, raw = _leading_zero_columns(head, common, inferred, typed)
+        if notes and raw is not None:  # the sample holds those columns as the file wrote them
+            sample = sample.with_columns(raw.select(list(notes)))
+            for name in notes:
+                inferred[name] = pl.String
         # date detection is slow in polars (~10 us a value): only for text columns that the contract leaves
         # untyped and whose first values start like a date, on a smaller sample
         dateish = [n for n, t in inferred.items() if t == pl.String and n not in typed
                    and _starts_like_dates(sample[n])]
         if dateish:
             small = head[: head.rfind(b"\n", 0, 128 << 10) + 1] if len(head) > 128 << 10 else head
-            dated = pl.read_csv(small, infer_schema_length=None, try_parse_dates=True, **common).schema
+            dated = pl.read_csv(small, infer_schema_length=None, try_parse_dates=True, truncate_ragged_lines=True,
+                                **common).schema
             for name in dateish:
                 if dated[name].is_temporal():
                     inferred[name] = dated[name]
     except Exception:  # a malformed sample is reported by the full read with its exact line
         inferred = {}
+        notes = {}
         sample = None
     frame = pl.scan_csv(readable, infer_schema=False, row_index_name=LINE,
                         row_index_offset=2 if opts.has_header else 1, **common)
+
+    def tolerant_frame() -> pl.LazyFrame:
+        return pl.scan_csv(readable, infer_schema=False, row_index_name=LINE, truncate_ragged_lines=True,
+                           row_index_offset=2 if opts.has_header else 1, **common)
     schema = {n: pl.String for n in names}
     typed_scan = None
     if readable == path:
-        def typed_scan(types: dict[str, Any]) -> pl.LazyFrame:
-            # strict: a value the reader cannot parse fails the scan (the caller then reads the file as text)
+        def typed_scan(types: dict[str, Any], tolerant: bool = False) -> pl.LazyFrame:
+            # strict: a value the reader cannot parse fails the scan (the caller then reads the file as text);
+            # tolerant: ragged rows cut to the header's width (they are known and rejected)
             return pl.scan_csv(readable, infer_schema=False, schema_overrides=types, row_index_name=LINE,
-                               row_index_offset=2 if opts.has_header else 1, **common)
+                               row_index_offset=2 if opts.has_header else 1, truncate_ragged_lines=tolerant,
+                               **common)
     est_rows = None
     if head:
         per_row = len(head) / max(1, head.count(b"\n"))
         est_rows = int(readable.stat().st_size / per_row)
     return Piece(label=str(path), path=path, fmt="csv", frame=frame, schema=schema, inferred=inferred,
                  line_kind="line", csv_names=names, est_rows=est_rows, typed_scan=typed_scan, csv_read_options=common,
-                 sample=sample)
+                 sample=sample, readable=None if readable == path else readable, tolerant_frame=tolerant_frame,
+                 notes=notes)
+
+
+def _cr_only(path: Path) -> bool:
+    """Whether lines end with CR alone (classic Mac OS, old spreadsheet exports): CRs and no LF at the start."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    return b"\r" in head and b"\n" not in head
+
+
+_LEADING_ZERO = r"^\s*[+-]?0[0-9]+\s*$"
+
+
+def _leading_zero_columns(head: bytes, common: dict[str, Any], inferred: dict[str, Any],
+                         typed: frozenset[str]) -> tuple[dict[str, str], pl.DataFrame | None]:
+    """Columns the sample reads as numbers although some values have leading zeros (08123): identifiers such as
+    postcodes or account numbers, whose zeros a number would lose. They stay text; the note says why."""
+    import polars as pl
+
+    out: dict[str, str] = {}
+    names = [n for n, t in inferred.items() if t.is_numeric() and n not in typed]
+    if not names:
+        return out, None
+    # the sample parsed those columns already: read them once more as text (the head only, a few ms)
+    raw = pl.read_csv(head, n_rows=10_000, infer_schema_length=0, truncate_ragged_lines=True, **common).select(names)
+    for name in names:
+        values = raw[name].drop_nulls()
+        hits = values.filter(values.str.contains(_LEADING_ZERO))
+        if hits.len():
+            out[name] = (f"kept as text: values with leading zeros such as {hits[0].strip()!r} would lose them as "
+                         "numbers (type it in a contract to store numbers)")
+    return out, raw
 
 
 def _starts_like_dates(values: pl.Series) -> bool:

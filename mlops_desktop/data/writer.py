@@ -8,9 +8,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from mlops_desktop.data import lake
+from mlops_desktop.data import lake, ragged
 from mlops_desktop.data.catalog import DatasetVersion
 from mlops_desktop.data.contract import (
     CheckPlan,
@@ -21,7 +21,19 @@ from mlops_desktop.data.contract import (
     plan_checks,
     with_detected_formats,
 )
-from mlops_desktop.data.sources import LINE, Piece, SourceOptions, has_byte
+from mlops_desktop.data.linemap import (
+    drop_blank_lines,
+    exact_lines,
+    exact_ndjson_lines,
+    line_count,
+    null_count,
+    scan_source,
+    spans_lines,
+)
+from mlops_desktop.data.partitions import MAX_PARTITIONS, Output, partition_segment
+from mlops_desktop.data.rejects import EMPTY_ROW, REJECT_FILE, REJECT_LINE, REJECT_RAW, REJECT_REASON, Rejects
+from mlops_desktop.data.sources import LINE, Piece, SourceOptions
+from mlops_desktop.data.typedpath import reader_types, write_typed
 from mlops_desktop.errors import Cancelled, UsageError
 from mlops_desktop.progress import Progress
 
@@ -30,11 +42,13 @@ if TYPE_CHECKING:
 
     from mlops_desktop.workspace import Workspace
 
-REJECT_FILE = "_source_file"
-REJECT_LINE = "_source_line"
-REJECT_REASON = "_reason"
-EMPTY_ROW = "empty row: every field is empty"
+__all__ = ["EMPTY_ROW", "MAX_PARTITIONS", "REJECT_FILE", "REJECT_LINE", "REJECT_REASON", "Counts", "Writer",
+           "partition_segment", "reader_types"]
+
 _EMPTY = "__empty"
+# the classes keep their old private names here: tests tune their limits through this module
+_Rejects = Rejects
+_Output = Output
 
 
 @dataclass
@@ -63,6 +77,8 @@ class Writer:
         self.first_part = first_part
         self.duplicates: dict[str, set[int]] | None = None
         self._hashes: dict[Path, Future[str]] = {}
+        self._ragged: ragged.RaggedRows | None = None  # the current piece's ragged rows, once known
+        self._pending_keys: Any = None  # unique keys of the current piece, kept once it is stored
         self._hasher: ThreadPoolExecutor | None = None
 
     def _hash_later(self, path: Path) -> None:
@@ -168,27 +184,14 @@ class Writer:
                              hint="ingest files with different columns into different datasets")
         part = f"{self.part:05d}-{self.staging.token}.parquet"
         self.part += 1
-        output = _Output(self.staging.data, self.staging.root / "tmp", part, self.partition_by, self._partitions)
-        last = piece.csv_names[-1] if piece.csv_names else None
-        rejects = _Rejects(self.staging.rejects / part, last, self._reject_select(plan, piece))
-        native = self._native_types(piece)
-        written = None
-        if native:
-            written = self._write_typed(piece, plan, native, output, rejects, progress, options)
-            if written is None:  # a value the reader could not parse (or too many rejects): read it as text
-                self._discard(output)
-                rejects.discard()
-                rejects = _Rejects(self.staging.rejects / part, last, self._reject_select(plan, piece))
-        if written is None:
-            written = self._write_text(piece, plan, output, rejects, progress, options)
-        n_good, n_bad = written
-        if rejects.blank_lines is not None:  # the typed path saw the rejected lines' text already
-            blank = rejects.blank_lines
-        else:
-            blank = _drop_blank_lines(rejects.files, piece) if piece.fmt == "csv" and rejects.empty_rows else 0
-        n_bad -= blank
-        if piece.fmt == "csv" and piece.csv_names:
-            self._check_short_rows(piece, output, rejects.last_nulls, n_good + n_bad + blank, options, progress)
+        self._ragged = None
+        while True:
+            try:
+                output, n_good, n_bad, blank = self._write_part(piece, plan, part, progress, options)
+                break
+            except ragged.RaggedRows as found:  # rows with the wrong number of fields: read again, rejecting them
+                self._ragged = found
+        self._commit_keys(self._pending_keys)
         if n_good == 0 and (self.part > self.first_part + 1 or n_bad > 0 or self.first_part > 0):
             self._discard(output)
         elif output.partition_by:
@@ -202,6 +205,40 @@ class Writer:
         counts.rejected += n_bad
         counts.blank_lines += blank
 
+    def _write_part(self, piece: Piece, plan: CheckPlan, part: str, progress: Progress,
+                    options: SourceOptions) -> tuple[_Output, int, int, int]:
+        """One reading of a piece into its part: (output, good rows, bad rows, blank lines). Raises RaggedRows,
+        having discarded what it wrote, when ragged rows are to be rejected and this reading did not know them."""
+        output = _Output(self.staging.data, self.staging.root / "tmp", part, self.partition_by, self._partitions)
+        last = piece.csv_names[-1] if piece.csv_names else None
+        rejects = _Rejects(self.staging.rejects / part, last, self._reject_select(plan, piece))
+        self._pending_keys = None
+        native = self._native_types(piece)
+        written = None
+        try:
+            if native:
+                written = self._write_typed(piece, plan, native, output, rejects, progress, options)
+                if written is None:  # a value the reader could not parse (or too many rejects): read it as text
+                    self._discard(output)
+                    rejects.discard()
+                    rejects = _Rejects(self.staging.rejects / part, last, self._reject_select(plan, piece))
+            if written is None:
+                written = self._write_text(piece, plan, output, rejects, progress, options)
+            n_good, n_bad = written
+            if rejects.blank_lines is not None:  # the typed path saw the rejected lines' text already
+                blank = rejects.blank_lines
+            else:
+                blank = drop_blank_lines(rejects.files, piece) if piece.fmt == "csv" and rejects.empty_rows else 0
+            n_bad -= blank
+            if piece.fmt == "csv" and piece.csv_names:
+                self._check_field_counts(piece, output, rejects.last_nulls, n_good + n_bad + blank, options,
+                                         progress)
+        except BaseException:
+            self._discard(output)
+            rejects.discard()
+            raise
+        return output, n_good, n_bad, blank
+
     def _reject_select(self, plan: CheckPlan, piece: Piece) -> list[Any]:
         """A rejected row as stored: its raw text, file, line and the reasons."""
         import polars as pl
@@ -211,7 +248,7 @@ class Writer:
         return ([(pl.col(raw_names[c]) if raw_names[c] in kept else pl.col(c)).cast(pl.String).alias(c)
                  for c in plan.raw_columns]
                 + [pl.lit(piece.label).alias(REJECT_FILE), pl.col(LINE).cast(pl.Int64).alias(REJECT_LINE),
-                   pl.col("__reason").alias(REJECT_REASON)])
+                   pl.col("__reason").alias(REJECT_REASON), pl.col(REJECT_RAW)])
 
     def _good_select(self) -> list[Any]:
         import polars as pl
@@ -232,6 +269,11 @@ class Writer:
                                        .alias(_EMPTY))
             ok = ok & ~pl.col(_EMPTY)
             reason = pl.when(pl.col(_EMPTY)).then(pl.lit(EMPTY_ROW)).otherwise(reason)
+        if self._ragged is not None:  # a ragged row's fields are shifted: its one reason is its field count
+            has_header = bool((piece.csv_read_options or {}).get("has_header", True))
+            is_ragged, ragged_reason = ragged.marks(self._ragged, has_header)
+            ok = ok & ~is_ragged
+            reason = pl.when(is_ragged).then(ragged_reason).otherwise(reason)
         frame = frame.with_columns(plan.raw_keep).with_columns(plan.typed)
         keys = self.effective.unique_keys
         if keys:
@@ -269,10 +311,22 @@ class Writer:
         """Every column read as text and converted by the contract: bad rows are put aside batch by batch."""
 
         assert self.effective is not None
-        dups, seen_keys = self._duplicate_lines(piece, piece.frame, plan)
-        frame, ok, reason = self._checked(piece.frame, plan, dups, piece)
+        found = self._ragged
+        source = piece.frame
+        if found is not None and piece.tolerant_frame is not None:
+            source = piece.tolerant_frame()  # ragged rows cut to the header's width; they are rejected below
+        try:
+            dups, seen_keys = self._duplicate_lines(piece, source, plan)
+        except (Cancelled, UsageError):
+            raise
+        except Exception as exc:  # a malformed file: reported (or its ragged rows found) as for the full read
+            self._read_failed(piece, exc, options, progress)
+        frame, ok, reason = self._checked(source, plan, dups, piece)
         frame = frame.with_columns(ok.alias("__ok"))
-        rejects.prepare = lambda df: df.with_columns(reason.alias("__reason"))
+        if found is None:
+            rejects.prepare = lambda df: df.with_columns(reason.alias("__reason"))
+        else:
+            rejects.prepare = lambda df: ragged.with_raw(df.with_columns(reason.alias("__reason")), found)
 
         def take_rejects(df: pl.DataFrame, keep: pl.Series) -> None:
             # Bad rows (usually few) are put aside, and get their reasons when a reject file is written (one
@@ -287,21 +341,21 @@ class Writer:
         except Exception as exc:
             if progress.cancelled:
                 raise Cancelled() from None
-            raise UsageError(self._explain(piece, exc, options)) from None
+            self._read_failed(piece, exc, options, progress)
         rejects.close()
-        self._commit_keys(seen_keys)
+        self._pending_keys = seen_keys
         n_good = output.rows()
         n_bad = rejects.rows
         if rejects.files:
             # Row index + header is the line number unless a record spans lines (CSV) or blank lines were
             # skipped (NDJSON); a newline count tells cheaply, and only then are the rejects' lines mapped exactly.
-            if piece.fmt == "csv" and _spans_lines(piece, n_good + n_bad, options):
+            if piece.fmt == "csv" and spans_lines(piece, n_good + n_bad, options):
                 progress.update(0.96, f"{Path(piece.label).name}: locating rejected rows")
                 for bad_path in rejects.files:
-                    _exact_lines(bad_path, piece, options)
-            elif piece.fmt == "ndjson" and _line_count(piece.path) != n_good + n_bad:
+                    exact_lines(bad_path, piece, options)
+            elif piece.fmt == "ndjson" and line_count(piece.path) != n_good + n_bad:
                 for bad_path in rejects.files:
-                    _exact_ndjson_lines(bad_path, piece.path)
+                    exact_ndjson_lines(bad_path, piece.path)
         return n_good, n_bad
 
     def _native_types(self, piece: Piece) -> dict[str, Any]:
@@ -311,142 +365,79 @@ class Writer:
             return {}
         return reader_types(self.effective, piece.schema)
 
+
     def _write_typed(self, piece: Piece, text_plan: CheckPlan, native: dict[str, Any], output: _Output,
                      rejects: _Rejects, progress: Progress, options: SourceOptions) -> tuple[int, int] | None:
-        """The fast path for CSV: numbers and booleans parsed by the reader (strict), checks on typed values, and
-        only the line numbers of bad rows kept while reading; their raw text is fetched from the file afterwards
-        and checked again as text, so rejects and reasons are exactly those of the text path.
+        """The typed fast path (typedpath.py); None hands the piece to the text path."""
+        return write_typed(self, piece, text_plan, native, output, rejects, progress, options)
 
-        None when the reader meets a value it cannot parse, or more bad rows than one reject file holds: the
-        caller then reads the file as text (which rejects such values row by row).
-        """
-        import polars as pl
+    def _read_failed(self, piece: Piece, exc: BaseException, options: SourceOptions, progress: Progress) -> NoReturn:
+        """The reader stopped: find the ragged rows (rejected: RaggedRows) or say in words what is wrong."""
+        if piece.fmt == "csv" and self._ragged is None and options.on_malformed == "reject":
+            found = ragged.find(piece, options, progress)
+            if found is not None:
+                raise found
+        message, hint = self._explain(piece, exc, options)
+        raise UsageError(message, hint=hint or None) from None
 
-        assert self.effective is not None and piece.typed_scan is not None
-        plan = plan_checks(self.effective, piece.schema | native, piece.label)
-        scan = piece.typed_scan(native)
-        try:
-            dups, seen_keys = self._duplicate_lines(piece, scan, plan)
-        except Cancelled:
-            raise
-        except Exception:
-            return None
-        frame, ok, _ = self._checked(scan, plan, dups, piece)
-        frame = frame.with_columns(ok.alias("__ok"))
-        bad: list[pl.Series] = []
-        count = [0]
-
-        def take_lines(df: pl.DataFrame, keep: pl.Series) -> None:
-            lines = df[LINE].filter(~keep)
-            count[0] += lines.len()
-            if count[0] > _Rejects.FLUSH_ROWS:
-                raise _TooManyRejects()
-            bad.append(lines)
-
-        try:
-            self._stream(frame, take_lines, output, progress, piece)
-        except (Cancelled, UsageError):
-            raise
-        except Exception:
-            if progress.cancelled:
-                raise Cancelled() from None
-            return None
-        n_good = output.rows()
-        for path in output.files:
-            self._hash_later(path)  # overlaps with fetching the rejected rows
-        lines = sorted(pl.concat(bad).cast(pl.Int64).to_list()) if bad else []
-        if lines:
-            progress.update(0.96, f"{Path(piece.label).name}: reading {len(lines):,} rejected rows")
-            recovered = self._fetch_rows(piece, options, lines, n_good + len(lines))
-            frame, ok, reason = self._checked(recovered.lazy(), text_plan, dups, piece)
-            checked = frame.with_columns(ok.alias("__ok"), reason.alias("__reason")).collect()
-            if checked["__ok"].any():
-                return None  # the two readings disagree on a row: trust the text path
-            if _BLANK in checked.columns:  # blank lines are not rows: neither stored nor rejected
-                blank = checked[_BLANK] & (checked["__reason"] == EMPTY_ROW)
-                rejects.blank_lines = int(blank.sum())
-                checked = checked.filter(~blank)
-            rejects.prepare = None
-            rejects.add(checked)
-            rejects.close()
-            if _BY_RECORD in recovered.columns:
-                for bad_path in rejects.files:
-                    _exact_lines(bad_path, piece, options)
-        self._commit_keys(seen_keys)
-        return n_good, len(lines)
-
-    def _fetch_rows(self, piece: Piece, options: SourceOptions, lines: list[int], records: int) -> pl.DataFrame:
-        """The raw text of the given rows (line numbers as the reader counted them) as all-string columns."""
-        import polars as pl
-
-        from mlops_desktop.data.csvlines import fetch_lines
-
-        assert piece.csv_names is not None and piece.csv_read_options is not None
-        opts = _csv_opts(piece, options)
-        header = 1 if opts.has_header else 0
-        got = fetch_lines(piece.path, sorted(set(lines) | {1}))
-        if got.total == records + header and all(n in got.text for n in lines):
-            # No record spans lines: the reader's row number is the line number. The file's first line goes first,
-            # as in the full read, so that it sets the width (a short or blank fetched line is padded with nulls,
-            # not taken for the width); without a header it is dropped again after parsing.
-            data = b"\n".join([got.text[1]] + [got.text[n] for n in lines]) + b"\n"
-            try:
-                df = pl.read_csv(data, infer_schema=False, **piece.csv_read_options)
-            except Exception:  # noqa: BLE001 - parsed below the slow way
-                df = None
-            if df is not None and not opts.has_header:
-                df = df.slice(1)
-            if df is not None and df.height == len(lines):
-                return df.with_columns(pl.Series(LINE, lines, dtype=pl.Int64),
-                                       pl.Series(_BLANK, [not got.text[n].strip(b" \t") for n in lines]))
-        # a quoted newline or a skipped blank line: read the rows by record number (the text scan), then map lines
-        found = (piece.frame.filter(pl.col(LINE).is_in(pl.Series(lines, dtype=pl.Int64).implode()))
-                 .collect(engine="streaming"))
-        return found.with_columns(pl.col(LINE).cast(pl.Int64), pl.lit(True).alias(_BY_RECORD))
-
-    def _explain(self, piece: Piece, exc: BaseException, options: SourceOptions) -> str:
+    def _explain(self, piece: Piece, exc: BaseException, options: SourceOptions) -> tuple[str, str]:
+        """The reader's failure in words that name the file and the line, and the option that helps (never the
+        reader's own message)."""
         if piece.fmt == "csv" and piece.csv_names is not None:
-            from mlops_desktop.data.csvcheck import diagnose
+            from mlops_desktop.data.csvcheck import diagnose, problem_hint
 
-            problem = diagnose(piece.path, _csv_opts(piece, options), piece.csv_names)
+            path, opts = scan_source(piece, options)
+            problem = diagnose(path, opts, piece.csv_names, label=piece.label, ragged_ok=self._ragged is not None)
             if problem:
-                return problem
+                return problem, problem_hint(problem, opts)
+            return csv_failure(piece, exc, opts)
         if piece.fmt == "ndjson":
             from mlops_desktop.data.sources import json_syntax_error
 
             problem = json_syntax_error(piece.path, ndjson=True)
             if problem:
-                return problem
+                return problem, ""
         if piece.fmt == "derived":
-            return f"evaluation failed: {_first(exc)}"
-        return f"{piece.label}: cannot read {piece.fmt}: {_first(exc)}"
+            return f"evaluation failed: {_first(exc)}", ""
+        return f"{piece.label}: cannot read {piece.fmt}: {_first(exc)}", ""
 
-    def _check_short_rows(self, piece: Piece, output: _Output, reject_nulls: int, n: int, options: SourceOptions,
-                          progress: Progress) -> None:
+    def _check_field_counts(self, piece: Piece, output: _Output, reject_nulls: int, n: int, options: SourceOptions,
+                            progress: Progress) -> None:
         """polars pads rows with too few fields with nulls; when the last column has nulls, look for such rows
-        (a numpy byte scan of the file, not a Python loop per row)."""
+        (a numpy byte scan of the file, not a Python loop per row). Rejected (RaggedRows) or refused."""
+        from mlops_desktop.data import csvscan
+        from mlops_desktop.data.csvcheck import diagnose, problem_hint
+
+        path, opts = scan_source(piece, options)
+        names = piece.csv_names or []
+        if self._ragged is not None:  # read with the ragged rows known: the scan and the reader must agree
+            if self._ragged.ragged.records != n:
+                problem = diagnose(path, opts, names, progress, label=piece.label, ragged_ok=True)
+                raise UsageError(problem or f"{piece.label}: the rows with the wrong number of fields cannot be "
+                                            "told apart from the others (quotes the scan cannot follow)",
+                                 hint=problem_hint(problem or "malformed quoting", opts))
+            return
         last = piece.csv_names[-1] if piece.csv_names else None
         if last is None or n == 0:
             return
         nulls = reject_nulls
         if last in (self.columns or []):
-            nulls += sum(_null_count(path, last) for path in output.written() if path.exists())
+            nulls += sum(null_count(path, last) for path in output.written() if path.exists())
         if not nulls:
             return
-        from mlops_desktop.data import csvscan
-        from mlops_desktop.data.csvcheck import diagnose
-
-        opts = _csv_opts(piece, options)
-        names = piece.csv_names or []
+        if options.on_malformed == "reject":
+            found = ragged.find(piece, options, progress)
+            if found is not None:
+                raise found
         if csvscan.usable(opts):
-            structure = csvscan.scan_structure(piece.path, opts, len(names), progress)
+            structure = csvscan.scan_structure(path, opts, len(names), progress)
             if structure.short_line is None and structure.records == n:
                 return
         # A short row (the csv module confirms and words it), quoting the byte scan cannot follow (its record
-        # count disagrees with the reader's), or not UTF-8: the exact Python pass decides.
-        problem = diagnose(piece.path, opts, names, progress)
+        # count disagrees with the reader's), or a multi-byte quote: the exact Python pass decides.
+        problem = diagnose(path, opts, names, progress, label=piece.label)
         if problem:
-            raise UsageError(problem)
+            raise UsageError(problem, hint=problem_hint(problem, opts) or None)
 
     def _duplicate_lines(self, piece: Piece, scan: pl.LazyFrame, plan: CheckPlan) -> tuple[set[int], Any]:
         """Lines of this piece whose key was already seen (earlier in the piece, an earlier piece, or the base),
@@ -507,217 +498,6 @@ def _with_base_types(contract: Contract, types: dict[str, Any]) -> Contract:
                     origin=contract.origin)
 
 
-def _csv_opts(piece: Piece, options: SourceOptions) -> Any:
-    from mlops_desktop.data.csvcheck import CsvOptions
-
-    opts = options.csv
-    if piece.path.suffix.lower() in (".tsv", ".tab") and opts.separator == ",":
-        opts = CsvOptions(**{**opts.__dict__, "separator": "\t"})
-    return opts
-
-
-class _Rejects:
-    """Bad rows of one piece, written in files of at most FLUSH_ROWS rows (memory stays bounded)."""
-
-    FLUSH_ROWS = 200_000
-
-    def __init__(self, path: Path, last_column: str | None, select: list[Any]) -> None:
-        self.path = path
-        self.last_column = last_column
-        self.select = select  # the rejected rows' raw text, file, line and reasons
-        self.pending: list[Any] = []
-        self.pending_rows = 0
-        self.rows = 0
-        self.last_nulls = 0
-        self.files: list[Path] = []
-        self.lock = threading.Lock()
-        self.prepare: Any = None  # frame -> frame, before ``select`` (adds the reasons)
-        self.empty_rows = 0
-        self.blank_lines: int | None = None  # set when blank lines were told apart before writing
-
-    def add(self, df: Any) -> None:
-        import polars as pl
-
-        # A filtered frame's strings are views into the whole batch's buffers: holding it would keep every
-        # batch that had a bad row alive (memory growing with the file). A round trip through plain Arrow
-        # strings copies out just these rows.
-        df = pl.from_arrow(df.to_arrow(compat_level=pl.CompatLevel.oldest()))
-        with self.lock:
-            self.pending.append(df)
-            self.pending_rows += df.height
-            self.rows += df.height
-            if self.pending_rows >= self.FLUSH_ROWS:
-                self._flush()
-
-    def _flush(self) -> None:
-        import polars as pl
-
-        if not self.pending:
-            return
-        path = self.path.with_name(f"{self.path.stem}-{len(self.files):04d}.parquet")
-        out = pl.concat(self.pending)
-        if self.prepare is not None:
-            out = self.prepare(out)
-        out = out.select(self.select)
-        if self.last_column and self.last_column in out.columns:
-            self.last_nulls += out[self.last_column].null_count()
-        self.empty_rows += int((out[REJECT_REASON] == EMPTY_ROW).sum())
-        out.write_parquet(path)
-        self.files.append(path)
-        self.pending, self.pending_rows = [], 0
-
-    def close(self) -> None:
-        with self.lock:
-            self._flush()
-
-    def discard(self) -> None:
-        for path in self.files:
-            path.unlink(missing_ok=True)
-        self.files, self.pending, self.pending_rows, self.rows, self.last_nulls = [], [], 0, 0, 0
-        self.empty_rows = 0
-        self.blank_lines = None
-
-
-MAX_PARTITIONS = 1000
-
-
-def reader_types(contract: Contract, schema: dict[str, Any]) -> dict[str, Any]:
-    """Text columns that the contract types as integers, float64 or booleans: the CSV reader parses those itself
-    (strictly) on the typed path."""
-    import polars as pl
-
-    from mlops_desktop.data.contract import parse_dtype
-
-    out: dict[str, Any] = {}
-    for rule in contract.columns.values():
-        if rule.type and schema.get(rule.name) == pl.String:
-            dtype = parse_dtype(rule.type)
-            if dtype.is_integer() or dtype == pl.Float64 or dtype == pl.Boolean:
-                out[rule.name] = dtype
-    return out
-
-
-class _Output:
-    """Where one piece's good rows go: one Parquet part, or with ``partition_by`` one part per key in
-    ``col=value/`` folders (the key columns stay in the files, so every part reads alone).
-
-    A partitioned piece is written whole first, then split in passes of at most SPLIT_KEYS keys: polars keeps an
-    open writer with buffered rows per key, so splitting while reading would hold memory in proportion to the
-    number of keys times their rows (1,000 keys, 15M rows: 980 MB); per pass it stays bounded.
-    """
-
-    SPLIT_KEYS = 32
-
-    def __init__(self, data: Path, scratch: Path, name: str, partition_by: tuple[str, ...],
-                 seen: set[tuple[Any, ...]]) -> None:
-        self.data = data
-        self.scratch = scratch
-        self.name = name
-        self.partition_by = partition_by
-        self.files: list[Path] = []
-        self.unsplit: Path | None = None
-        self.seen = seen  # keys of the whole version so far (earlier pieces included)
-        self.keys: set[tuple[Any, ...]] = set()
-        self.lock = threading.Lock()
-
-    def note_keys(self, df: Any, keep: Any) -> None:
-        """Called for every batch: stop at once when the version would get more than MAX_PARTITIONS folders."""
-        if not self.partition_by:
-            return
-        keys = df.select(self.partition_by).filter(keep).unique().rows()
-        with self.lock:
-            self.keys.update(keys)
-            if len(self.keys | self.seen) > MAX_PARTITIONS:
-                raise UsageError(
-                    f"partitioning by {', '.join(self.partition_by)} would make more than {MAX_PARTITIONS:,} "
-                    "partitions", hint="partition by a column with fewer distinct values (a month, a region)")
-
-    def sink(self, query: Any) -> None:
-        if not self.partition_by:
-            path = self.data / self.name
-            self.files = [path]
-            query.sink_parquet(path, engine="streaming")
-            return
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        self.unsplit = self.scratch / self.name
-        query.sink_parquet(self.unsplit, engine="streaming")
-
-    def written(self) -> list[Path]:
-        """The files holding this piece's rows now (before a split: the unsplit part)."""
-        return [self.unsplit] if self.unsplit is not None else list(self.files)
-
-    def rows(self) -> int:
-        return sum(_rows(path) for path in self.written())
-
-    def split(self, progress: Progress) -> None:
-        """Write the unsplit part as one part per key, SPLIT_KEYS keys per pass, rows in their order."""
-        import polars as pl
-
-        if self.unsplit is None:
-            return
-        source = pl.scan_parquet(self.unsplit)
-        keys = source.select(self.partition_by).unique(maintain_order=True).collect()
-        stem = self.name.removesuffix(".parquet")
-        files: list[Path] = []
-
-        def file_path(args: Any) -> str:
-            values = args.partition_keys.row(0, named=True)
-            rel = "/".join(f"{k}={partition_segment(v)}" for k, v in values.items())
-            rel += f"/{stem}-{args.index_in_partition:04d}.parquet"
-            with self.lock:
-                files.append(self.data / rel)
-            return rel
-
-        passes = range(0, keys.height, self.SPLIT_KEYS)
-        for start in passes:
-            progress.check()
-            progress.update(0.97, f"writing partitions ({start:,} of {keys.height:,})")
-            frame = source
-            if len(passes) > 1:
-                group = keys.slice(start, self.SPLIT_KEYS).lazy()
-                frame = source.join(group, on=list(self.partition_by), how="semi", nulls_equal=True,
-                                    maintain_order="left")
-            frame.sink_parquet(pl.PartitionBy(self.data, key=list(self.partition_by), include_key=True,
-                                              file_path_provider=file_path), mkdir=True, engine="streaming")
-        self.unsplit.unlink()
-        self.unsplit = None
-        self.files = sorted(files)
-
-    def commit(self) -> None:
-        self.seen |= self.keys
-
-    def discard(self) -> None:
-        for path in self.written():
-            path.unlink(missing_ok=True)
-        self.files = []
-        self.unsplit = None
-        self.keys = set()
-
-
-def partition_segment(value: Any) -> str:
-    """A key value as a folder name, one-to-one: percent-encoded except letters, digits, "-" and "." ("a/b" ->
-    "a%2Fb"), null as __null__ (no encoded value holds "_"), and a long value cut and completed with "~" and a
-    hash (no encoded value holds "~")."""
-    import datetime
-    import hashlib
-    from urllib.parse import quote
-
-    if value is None:
-        return "__null__"
-    text = value.isoformat() if isinstance(value, datetime.date) else str(value)
-    safe = quote(text, safe="-.").replace("_", "%5F").replace("~", "%7E")
-    if len(safe) > 120:
-        safe = safe[:80] + "~" + hashlib.sha256(text.encode()).hexdigest()[:16]
-    return safe
-
-
-class _TooManyRejects(Exception):
-    """More bad rows than the typed path keeps line numbers for: the text path handles such files."""
-
-
-_BY_RECORD = "__by_record"
-_BLANK = "__blank_line"
-
 
 def _run_cancellable(fn: Any, progress: Progress, piece: Piece, seen: list[int] | None = None) -> None:
     """Run a polars job in a thread (it releases the GIL) while this thread reports progress.
@@ -751,115 +531,20 @@ def _run_cancellable(fn: Any, progress: Progress, piece: Piece, seen: list[int] 
     progress.check()
 
 
-def _rows(path: Path) -> int:
-    import pyarrow.parquet as pq
 
-    return int(pq.ParquetFile(path).metadata.num_rows) if path.exists() else 0
-
-
-def _null_count(path: Path, column: str) -> int:
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(path).metadata
-    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
-    if column not in names:
-        return 0
-    j = names.index(column)
-    total = 0
-    for g in range(meta.num_row_groups):
-        stats = meta.row_group(g).column(j).statistics
-        if stats is None or stats.null_count is None:
-            import polars as pl
-
-            return int(pl.scan_parquet(path).select(pl.col(column).null_count()).collect().item())
-        total += stats.null_count
-    return total
-
-
-def _spans_lines(piece: Piece, records: int, options: SourceOptions) -> bool:
-    """Whether some record spans several lines (then row index + header is not the line number)."""
-    opts = _csv_opts(piece, options)
-    if not opts.quote_char or not has_byte(piece.path, opts.quote_char.encode()):
-        return False
-    return _line_count(piece.path) != records + (1 if opts.has_header else 0)
-
-
-def _line_count(path: Path) -> int:
-    """Lines in a file (a last line without a newline counts), at memory speed (numpy: ~4x bytes.count)."""
-    import numpy as np
-
-    newlines = 0
-    last = b""
-    with open(path, "rb") as fh:
-        while chunk := fh.read(8 << 20):
-            newlines += int(np.count_nonzero(np.frombuffer(chunk, dtype=np.uint8) == 10))
-            last = chunk[-1:]
-    return newlines + (0 if last in (b"\n", b"") else 1)
-
-
-def _drop_blank_lines(files: list[Path], piece: Piece) -> int:
-    """Remove rejected "empty rows" that are blank lines of the file (not rows at all); returns how many.
-
-    A line with separators only (",,,") is a row whose fields are all empty: it stays rejected.
-    """
-    import polars as pl
-
-    from mlops_desktop.data.csvlines import fetch_lines
-
-    dropped = 0
-    for path in files:
-        df = pl.read_parquet(path)
-        empty = df.filter(pl.col(REJECT_REASON) == EMPTY_ROW)
-        if empty.is_empty():
-            continue
-        lines = fetch_lines(piece.path, empty[REJECT_LINE].to_list()).text
-        blank = [n for n in empty[REJECT_LINE].to_list() if not lines.get(n, b"x").strip(b" \t\xef\xbb\xbf")]
-        if blank:
-            kept = df.filter(~((pl.col(REJECT_REASON) == EMPTY_ROW) & pl.col(REJECT_LINE).is_in(blank)))
-            dropped += df.height - kept.height
-            if kept.is_empty():
-                path.unlink()
-            else:
-                kept.write_parquet(path)
-    files[:] = [p for p in files if p.exists()]
-    return dropped
-
-
-def _exact_ndjson_lines(bad_path: Path, path: Path) -> None:
-    """polars skips blank lines in NDJSON, so its row number is the line only when there are none."""
-    import polars as pl
-
-    df = pl.read_parquet(bad_path)
-    wanted = set(df[REJECT_LINE].to_list())
-    mapping: dict[int, int] = {}
-    record = 0
-    with open(path, "rb") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if line.strip():
-                record += 1
-                if record in wanted:
-                    mapping[record] = line_no
-                    if len(mapping) == len(wanted):
-                        break
-    lines = [mapping.get(int(v), int(v)) for v in df[REJECT_LINE].to_list()]
-    if lines != df[REJECT_LINE].to_list():
-        df.with_columns(pl.Series(REJECT_LINE, lines, dtype=pl.Int64)).write_parquet(bad_path)
-
-
-def _exact_lines(bad_path: Path, piece: Piece, options: SourceOptions) -> None:
-    """Row index + header is the line only when no record spans lines; map the (few) rejects to exact lines."""
-    import polars as pl
-
-    from mlops_desktop.data.csvcheck import record_lines
-
-    opts = _csv_opts(piece, options)
-    df = pl.read_parquet(bad_path)
-    offset = 2 if opts.has_header else 1
-    records = {int(v) - offset + 1 for v in df[REJECT_LINE].to_list()}
-    mapping = record_lines(piece.path, opts, records)
-    lines = [mapping.get(int(v) - offset + 1, int(v)) for v in df[REJECT_LINE].to_list()]
-    if lines != df[REJECT_LINE].to_list():
-        df.with_columns(pl.Series(REJECT_LINE, lines, dtype=pl.Int64)).write_parquet(bad_path)
+def csv_failure(piece: Piece, exc: BaseException, opts: Any) -> tuple[str, str]:
+    """A CSV reader failure that the checks of csvcheck do not explain, worded without the reader's message."""
+    text = str(exc)
+    names = piece.csv_names or []
+    options = (f"delimiter {opts.separator!r}, quote {opts.quote_char!r}" if opts.quote_char
+               else f"delimiter {opts.separator!r}, no quoting")
+    if "new_columns" in text or "number of columns" in text:
+        return (f"{piece.label}: line 1: the reader splits the header into another number of columns than the "
+                f"{len(names)} it names ({options}); are the line ends or the delimiter unusual?",
+                "pass --delimiter, --quote C or --no-quote to match the file")
+    return (f"{piece.label}: cannot be read as CSV with {options} (encoding {opts.encoding}), and no line breaks "
+            "the field, quote or encoding rules on its own",
+            "pass --delimiter, --quote C / --no-quote or --encoding to match the file")
 
 
 def _first(exc: BaseException) -> str:

@@ -28,6 +28,7 @@ class ProcessStatus:
     state: str  # running | exited | gone
     exit_code: int | None = None
     ended_at: float | None = None  # when the exit code was written (not when we noticed)
+    run_seconds: float | None = None  # how long the job ran, by the host's own clock (None: not recorded)
 
 
 def local_job_dir(ws: Any, job_id: int) -> Path:
@@ -45,7 +46,7 @@ class LocalBackend:
     def start(self, job: Job, host: Host, env: dict[str, str], progress: Progress) -> tuple[int, str]:
         job_dir = local_job_dir(self.ws, job.id)
         job_dir.mkdir(parents=True, exist_ok=True)
-        cwd = job.project_dir or str(job_dir)
+        cwd = os.path.join(job.project_dir, job.work_subdir) if job.project_dir else str(job_dir)
         if not Path(cwd).is_dir():
             raise JobError(f"job {job.id}: project directory {cwd} does not exist")
         env = {**env, "MLOPS_DESKTOP_HOME": os.path.abspath(self.ws.root)}
@@ -64,17 +65,17 @@ class LocalBackend:
 
     def status(self, job: Job) -> ProcessStatus:
         job_dir = local_job_dir(self.ws, job.id)
-        code = _read_exit(job_dir / launch.EXIT)
+        code, seconds = _read_exit(job_dir / launch.EXIT)
         if code is not None:
             self._reap(job.id)
-            return ProcessStatus("exited", code, _mtime(job_dir / launch.EXIT))
+            return ProcessStatus("exited", code, _mtime(job_dir / launch.EXIT), seconds)
         proc = self._children.get(job.id)
         if proc is not None and proc.poll() is not None:
             self._children.pop(job.id, None)
         if job.pid and _group_alive(job.pid):
             return ProcessStatus("running")
-        code = _read_exit(job_dir / launch.EXIT)  # it may have finished between the two looks
-        return ProcessStatus("exited", code, _mtime(job_dir / launch.EXIT)) if code is not None \
+        code, seconds = _read_exit(job_dir / launch.EXIT)  # it may have finished between the two looks
+        return ProcessStatus("exited", code, _mtime(job_dir / launch.EXIT), seconds) if code is not None \
             else ProcessStatus("gone")
 
     def _reap(self, job_id: int) -> None:
@@ -118,12 +119,12 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-def _read_exit(path: Path) -> int | None:
+def _read_exit(path: Path) -> tuple[int | None, float | None]:
     try:
-        text = path.read_text(encoding="ascii").strip()
+        text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError):
-        return None
-    return int(text) if text.lstrip("-").isdigit() else None
+        return None, None
+    return launch.parse_exit(text)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -313,10 +314,54 @@ class RemoteBackend:
             return s
         if s is not None:
             self.drop(host.name)
-        s = connect(host, known_hosts=self.registry.known_hosts, accept_new=self.accept_new_host_key,
-                    resolve_jump=self.registry.resolve_jump)
-        self._sessions[host.name] = s
+        try:
+            s = connect(host, known_hosts=self.registry.known_hosts, accept_new=self.accept_new_host_key,
+                        resolve_jump=self.registry.resolve_jump)
+        except SshError as exc:
+            self.registry.note_contact(host.name, str(exc))
+            raise
+        self.adopt(host, s)
         return s
+
+    def connect_all(self, hosts: list[Host], timeout_s: float) -> dict[str, str]:
+        """Connect to several hosts at once, each within ``timeout_s``; returns host -> why it did not answer.
+        Connected sessions are kept for the refresh that follows; only the connecting runs on threads."""
+        from concurrent.futures import ThreadPoolExecutor, wait
+
+        from mlops_desktop.execution.ssh import connect
+
+        todo = [h for h in hosts if not (h.name in self._sessions and self._sessions[h.name].alive)]
+        failed: dict[str, str] = {}
+        if not todo:
+            return failed
+        import paramiko  # noqa: F401 - imported here, not on the clock of the first host (~1 s on a busy machine)
+        pool = ThreadPoolExecutor(max_workers=min(16, len(todo)), thread_name_prefix="mlops-ssh-connect")
+        futures = {pool.submit(connect, h, known_hosts=self.registry.known_hosts,
+                               accept_new=self.accept_new_host_key, resolve_jump=self.registry.resolve_jump,
+                               timeout=timeout_s): h for h in todo}
+        done, late = wait(futures, timeout=timeout_s + 2.0)
+        pool.shutdown(wait=False, cancel_futures=True)  # a connect past its own timeout is not waited for
+        for future in done:
+            host = futures[future]
+            try:
+                self.adopt(host, future.result())
+            except SshError as exc:
+                failed[host.name] = str(exc)
+        for future in late:
+            host = futures[future]
+            failed[host.name] = f"host {host.name} ({host.address}) did not answer within {timeout_s:.0f} s"
+            future.add_done_callback(_close_session)
+        for name, error in failed.items():
+            self.registry.note_contact(name, error)
+        return failed
+
+    def adopt(self, host: Host, session: Any) -> None:
+        self.drop(host.name)
+        self._sessions[host.name] = session
+        self.registry.note_contact(host.name)
+
+    def connected(self, host_name: str) -> bool:
+        return host_name in self._sessions
 
     def drop(self, host_name: str) -> None:
         """Forget a (dead) connection and the streams that used it."""
@@ -367,9 +412,10 @@ class RemoteBackend:
             progress.update(0.3, f"syncing {job.project_dir} to {host.name}")
             project_remote = f"{base}/projects/{project_key(job.project_dir)}"
             sync_dir(s, Path(job.project_dir), project_remote, progress=progress.sub(0.3, 0.8))
-            cwd = f"{job_dir}/src"
+            src = f"{job_dir}/src"
             # hard-linked snapshot: later syncs replace files by rename, so this job's copy never changes
-            snapshot = f"cp -al {q(project_remote)} {q(cwd)} 2>/dev/null || cp -a {q(project_remote)} {q(cwd)}"
+            snapshot = f"cp -al {q(project_remote)} {q(src)} 2>/dev/null || cp -a {q(project_remote)} {q(src)}"
+            cwd = posixpath.join(src, job.work_subdir) if job.work_subdir else src
         env = {**env, "MLOPS_SPOOL": f"{job_dir}/{launch.SPOOL}", "PYTHONPATH": lib_root}
         script = launch.wrapper_script(job_dir=job_dir, cwd=cwd, argv=job.argv, env=env)
         with s.sftp.open(f"{job_dir}/{launch.SCRIPT}", "wb") as fh:
@@ -397,17 +443,17 @@ class RemoteBackend:
 
     def _status(self, job: Job, host: Host, check_alive: bool) -> ProcessStatus:
         s = self.session(host)
-        code, ended = _remote_exit(s.sftp, job.remote_dir)
+        code, ended, seconds = _remote_exit(s.sftp, job.remote_dir)
         if code is not None:
-            return ProcessStatus("exited", code, ended)
+            return ProcessStatus("exited", code, ended, seconds)
         if not check_alive:
             return ProcessStatus("running")
         pid = int(job.pid or 0)
         out = s.run(f"kill -0 -- -{pid} 2>/dev/null && echo alive || echo gone", timeout=30)
         if "alive" in out.stdout:
             return ProcessStatus("running")
-        code, ended = _remote_exit(s.sftp, job.remote_dir)
-        return ProcessStatus("exited", code, ended) if code is not None else ProcessStatus("gone")
+        code, ended, seconds = _remote_exit(s.sftp, job.remote_dir)
+        return ProcessStatus("exited", code, ended, seconds) if code is not None else ProcessStatus("gone")
 
     def pump(self, job: Job, host: Host, store: Any) -> PumpResult:
         s = self.session(host)
@@ -438,23 +484,33 @@ class RemoteBackend:
             self.drop(name)
 
 
+def _close_session(future: Any) -> None:
+    """A connection that came after we stopped waiting: close it."""
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
+
+
 def _connection_errors() -> tuple[type[BaseException], ...]:
     import paramiko
 
     return (OSError, EOFError, paramiko.SSHException)
 
 
-def _remote_exit(sftp: Any, job_dir: str) -> tuple[int | None, float | None]:
-    """(exit code, time it was written) or (None, None) while there is no exit_code file."""
+def _remote_exit(sftp: Any, job_dir: str) -> tuple[int | None, float | None, float | None]:
+    """(exit code, time it was written, seconds the job ran) or Nones while there is no exit_code file.
+
+    SFTP gives whole-second mtimes: that alone made a short job's duration 0.0 s. The seconds come from the
+    wrapper's own clock readings."""
     try:
         with sftp.open(posixpath.join(job_dir, launch.EXIT), "rb") as fh:
-            text = fh.read().decode("ascii", "replace").strip()
+            text = fh.read().decode("ascii", "replace")
             ended = fh.stat().st_mtime
     except FileNotFoundError:
-        return None, None
-    if not text.lstrip("-").isdigit():
-        return None, None
-    return int(text), float(ended) if ended else None
+        return None, None, None
+    code, seconds = launch.parse_exit(text)
+    if code is None:
+        return None, None, None
+    return code, float(ended) if ended else None, seconds
 
 
 @functools.lru_cache(maxsize=1)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_desktop.errors import MlopsError, NotFoundError
-from mlops_desktop.execution import launch, sweeps
-from mlops_desktop.execution.backends import LocalBackend, RemoteBackend, local_job_dir
+from mlops_desktop.execution import launch, projects, sweeps
+from mlops_desktop.execution.backends import LocalBackend, ProcessStatus, RemoteBackend, local_job_dir
 from mlops_desktop.execution.errors import JobError, SshError
 from mlops_desktop.execution.hosts import HostRegistry
 from mlops_desktop.execution.jobstore import JobStore
@@ -32,9 +32,12 @@ from mlops_desktop.execution.models import (
     Inventory,
     Job,
 )
+from mlops_desktop.execution.projects import SyncPlan
 from mlops_desktop.progress import Progress
 
 ALIVE_CHECK_S = 5.0
+CONTACT_RECORD_S = 2.0  # how often a remote job's last contact time is written while it is streamed
+LIST_TIMEOUT_S = 3.0  # `jobs list`: how long a host may take to answer before it is marked, not waited for
 STALE_START_S = 900.0
 GPU_INVENTORY_MAX_AGE_S = 30.0  # GPU jobs wait in the queue: re-read who uses the GPUs this often  # a job 'starting' this long without a process: its starter died mid-way
 LogCallback = Callable[[Job, bytes], None]
@@ -56,7 +59,17 @@ class JobRequest:
     priority: int = 0
     experiment: str = ""
     name: str = ""
-    project_dir: str | None = None  # None: the current directory; "": no project (remote: run in the job dir)
+    # None: the project around the current folder (mlops.toml, else git root, else the folder itself; the job runs
+    # in the current folder); "": no project (remote: run in the job dir); a path: that folder, run at its root
+    project_dir: str | None = None
+    confirm_sync: bool = False  # sync a project to an SSH host even when it is larger than the limit
+
+
+@dataclass
+class SurveyResult:
+    unreachable: dict[str, str] = field(default_factory=dict)  # host -> why it did not answer this time
+    errors: list[str] = field(default_factory=list)
+    finished: list[Job] = field(default_factory=list)
 
 
 @dataclass
@@ -98,7 +111,10 @@ class Executor:
         return inv
 
     # ---------------------------------------------------------------------------------------------- submit
-    def submit(self, req: JobRequest) -> list[Job]:
+    def submit(self, req: JobRequest, on_plan: Callable[[SyncPlan], None] | None = None) -> list[Job]:
+        """Queue the job(s) of a request. For an SSH host, what its project sync would copy is counted first and
+        handed to ``on_plan`` (shown before the first sync); above the limit it raises SyncTooLargeError unless
+        the project was given (``--project DIR``) or ``confirm_sync`` says to copy it anyway."""
         host = self.hosts.get(req.host)
         if req.gpus < 0:
             raise JobError(f"--gpus must be 0 or more, got {req.gpus}")
@@ -107,15 +123,19 @@ class Executor:
             if len(inv.gpus) < req.gpus:
                 raise JobError(f"host {host.name} has {len(inv.gpus)} GPU(s); the job asks for {req.gpus}",
                                hint=inv.gpu_error or f"refresh with: mlops-desktop hosts inspect {host.name}")
-        project = os.getcwd() if req.project_dir is None else req.project_dir
-        if project:
-            project = str(Path(project).expanduser().resolve())
-            if not Path(project).is_dir():
-                raise JobError(f"project directory {project} does not exist")
+        choice = projects.choose(req.project_dir)
+        project = str(choice.root) if choice else ""
+        subdir = choice.subdir if choice else ""
+        if choice is not None and not host.is_local:
+            plan = projects.plan_sync(choice, host.name)
+            if on_plan is not None:
+                on_plan(plan)
+            if plan.over_limit and not (choice.explicit or req.confirm_sync):
+                raise projects.SyncTooLargeError(plan)
         python = host.python if (host.python and not host.is_local) else sys.executable
         script = req.script
         if req.kind == "script" and script:
-            script = self._check_script(script, project, host)
+            script = self._check_script(script, project, host, subdir)
         points = sweeps.expand(req.sweep, seed=req.seed) if req.sweep else [{}]
         argvs = [launch.build_argv(req.kind, python=python, command=req.command, script=script, recipe=req.recipe,
                                    params={**req.params, **point}) for point in points]
@@ -135,22 +155,26 @@ class Executor:
                 name = f"{name} [{i + 1}/{len(points)}] " + " ".join(f"{k}={v}" for k, v in point.items())
             jobs.append(self.jobs.add(host=host.name, kind=req.kind, argv=argv, name=name, experiment=experiment,
                                       project_dir=project, params={**req.params, **point}, gpus=req.gpus,
-                                      priority=req.priority, parent_run_uuid=parent_uuid))
+                                      priority=req.priority, parent_run_uuid=parent_uuid, work_subdir=subdir))
         return jobs
 
-    def _check_script(self, script: str, project: str, host: Host) -> str:
+    def _check_script(self, script: str, project: str, host: Host, subdir: str = "") -> str:
+        """The script's path as the job gives it: absolute here; on an SSH host relative to the folder the job
+        runs in inside the project copy (a relative path is taken from that folder)."""
+        workdir = Path(project, subdir) if project else Path(os.getcwd())
         path = Path(script).expanduser()
         if not path.is_absolute():
-            path = Path(project or os.getcwd()) / path
+            path = workdir / path
         if not path.is_file():
             raise JobError(f"script {path} does not exist")
         if host.is_local:
             return str(path.resolve())
         try:
-            return path.resolve().relative_to(project).as_posix()
+            path.resolve().relative_to(project)
         except ValueError:
             raise JobError(f"script {path} is outside the project {project}; only the project is copied to "
                            f"host {host.name}", hint="pass --project DIR containing the script") from None
+        return Path(os.path.relpath(path.resolve(), workdir.resolve())).as_posix()
 
     # ---------------------------------------------------------------------------------------------- start
     def start_ready(self, progress: Progress | None = None) -> list[Job]:
@@ -197,8 +221,9 @@ class Executor:
                 self.remote.drop(host.name)
             message = str(exc) if isinstance(exc, MlopsError) else f"{type(exc).__name__}: {exc}"
             return self._finish(job, FAILED, error=f"could not start on host {host.name}: {message}")
+        now = time.time()
         self.jobs.update(job.id, state=RUNNING, pid=pid, remote_dir="" if host.is_local else job_dir,
-                         started_at=time.time())
+                         started_at=now, last_contact_at=None if host.is_local else now)
         job = self.jobs.get(job.id)
         if job.cancel_requested:
             return self.cancel(job.id)
@@ -223,7 +248,7 @@ class Executor:
             self._cancel_sent.add(job.id)
             if host.is_local:
                 self.local.cancel(job, self.grace_s)
-            elif connect or host.name in self.remote._sessions:
+            elif connect or self.remote.connected(host.name):
                 self.remote.cancel(job, host, self.grace_s)
         if host.is_local:
             self._emit_log(job, on_log)
@@ -231,8 +256,8 @@ class Executor:
             if status.state == "running":
                 return job
             self._emit_log(job, on_log)
-            return self._conclude(job, status.exit_code, status.ended_at)
-        if not connect and host.name not in self.remote._sessions:
+            return self._conclude(job, status)
+        if not connect and not self.remote.connected(host.name):
             return job
         self._pump(job, host, on_log)
         now = time.monotonic()
@@ -244,11 +269,14 @@ class Executor:
             raise
         if check_alive:
             self._alive_checked[job.id] = now
+        if time.time() - (job.last_contact_at or 0.0) >= CONTACT_RECORD_S:
+            self.jobs.update(job.id, last_contact_at=time.time())  # the state shown is as of this contact
+            job.last_contact_at = time.time()
         if status.state == "running":
             return job
         while self._pump(job, host, on_log):  # drain everything written before the end
             pass
-        return self._conclude(job, status.exit_code, status.ended_at)
+        return self._conclude(job, status)
 
     def _pump(self, job: Job, host: Host, on_log: LogCallback | None) -> bool:
         result = self.remote.pump(job, host, self.ws.tracking)
@@ -272,9 +300,13 @@ class Executor:
             self._local_log_pos[job.id] = pos + len(data)
             on_log(job, data)
 
-    def _conclude(self, job: Job, exit_code: int | None, ended_at: float | None = None) -> Job:
+    def _conclude(self, job: Job, status: ProcessStatus) -> Job:
         job = self.jobs.get(job.id)
-        if ended_at is not None and job.started_at is not None:
+        exit_code, ended_at = status.exit_code, status.ended_at
+        if status.run_seconds is not None and job.started_at is not None:
+            # the job's own clock readings: exact to the sub-second and immune to a host clock that differs
+            ended_at = job.started_at + status.run_seconds
+        elif ended_at is not None and job.started_at is not None:
             ended_at = max(ended_at, job.started_at)  # remote clocks may differ; never a negative duration
         if job.cancel_requested:
             return self._finish(job, CANCELLED, exit_code=exit_code, ended_at=ended_at)
@@ -295,13 +327,37 @@ class Executor:
             job = self.jobs.get(job.id)
             if job.run_uuid:
                 with contextlib.suppress(NotFoundError):
-                    store.set_terminated(job.run_uuid, RUN_STATUS_FOR[state])
-                    if error:
-                        store.set_tags(job.run_uuid, {"mlops.error": error[:1000]})
+                    store.set_terminated(job.run_uuid, RUN_STATUS_FOR[state], end_time=job.ended_at)  # not "noticed"
+                    tags = self._failure_tags(job, state, exit_code, error)
+                    if tags:
+                        store.set_tags(job.run_uuid, tags)
+                if state == SUCCEEDED:  # a run that asked for `--register NAME` (remote: now its results are here)
+                    from mlops_desktop.registry.jobs import register_pending
+
+                    with contextlib.suppress(NotFoundError):
+                        register_pending(self.ws, job.run_uuid)
             if job.parent_run_uuid:
                 self._maybe_finish_parent(job.parent_run_uuid)
             self.remote.streams.pop(job.id, None)
         return self.jobs.get(job.id)
+
+    def _failure_tags(self, job: Job, state: str, exit_code: int | None, error: str) -> dict[str, str]:
+        """Why a failed or lost job's run ended (the contract of run tags): ``mlops.error`` (one line; a summary
+        the job's own tracking client wrote, naming its exception, is kept), ``mlops.error.exit_code`` and
+        ``mlops.error.output_tail`` (the last lines of its output, remote jobs: the streamed copy)."""
+        if state not in (FAILED, LOST) or not job.run_uuid:
+            return {"mlops.error": error[:1000]} if error and job.run_uuid else {}
+        tail = launch.output_tail(self.local.log_path(job))
+        tags: dict[str, str] = {}
+        if tail:
+            tags["mlops.error.output_tail"] = tail
+        if exit_code is not None:
+            tags["mlops.error.exit_code"] = str(exit_code)
+        summary = error or (launch.failure_summary(exit_code, tail) if exit_code is not None else "")
+        existing = self.ws.tracking.get_run(job.run_uuid).tags.get("mlops.error")
+        if summary and not (existing and not error):
+            tags["mlops.error"] = summary[:1000]
+        return tags
 
     def _note_in_log(self, job: Job, message: str) -> None:
         job_dir = local_job_dir(self.ws, job.id)
@@ -345,6 +401,17 @@ class Executor:
         if start:
             result.started = self.start_ready()
         return result
+
+    def survey(self, timeout_s: float = LIST_TIMEOUT_S) -> SurveyResult:
+        """Bring the listing up to date quickly: local jobs as always, SSH hosts with active jobs contacted at
+        once, each within ``timeout_s``. A host that does not answer is marked (its jobs keep the state of their
+        last contact), not waited for."""
+        active = self.jobs.list(states=(STARTING, RUNNING), limit=100_000)
+        remote = {j.host for j in active if j.host != "local"}
+        hosts = [h for h in self.hosts.list() if h.name in remote and not h.is_local]
+        unreachable = self.remote.connect_all(hosts, timeout_s)
+        result = self.tick(connect=False, start=False)
+        return SurveyResult(unreachable=unreachable, errors=result.errors, finished=result.finished)
 
     def follow(self, job_ids: list[int], on_log: LogCallback | None = None, *, poll_s: float = 0.2,
                stop: threading.Event | None = None, reconnect: bool = True, timeout: float | None = None,

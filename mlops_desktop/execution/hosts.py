@@ -15,16 +15,17 @@ from mlops_desktop.execution.models import Host, Inventory
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,99}$")
 _COLUMNS = ("name, kind, hostname, port, user, identity_file, proxy_jump, python, work_dir, max_jobs, inventory, "
-            "inventory_at, created_at")
+            "inventory_at, created_at, last_contact_at, contact_error")
 
 
 def _from_row(row: tuple) -> Host:
     (name, kind, hostname, port, user, identity_file, proxy_jump, python, work_dir, max_jobs, inventory,
-     inventory_at, created_at) = row
+     inventory_at, created_at, last_contact_at, contact_error) = row
     inv = Inventory.from_dict(json.loads(inventory)) if inventory else None
     return Host(name=name, kind=kind, hostname=hostname, port=port, user=user, identity_file=identity_file,
                 proxy_jump=proxy_jump, python=python, work_dir=work_dir, max_jobs=max_jobs, inventory=inv,
-                inventory_at=inventory_at, created_at=created_at)
+                inventory_at=inventory_at, created_at=created_at, last_contact_at=last_contact_at,
+                contact_error=contact_error)
 
 
 class HostRegistry:
@@ -99,6 +100,15 @@ class HostRegistry:
         payload = json.dumps(inventory.to_dict(), allow_nan=False)
         self.ws.db.write(lambda c: c.execute("UPDATE hosts SET inventory = ?, inventory_at = ? WHERE name = ?",
                                              (payload, inventory.collected_at, name)))
+
+    def note_contact(self, name: str, error: str = "") -> None:
+        """Record that host ``name`` answered now (``error`` empty) or why it did not (the last answer stays)."""
+        if error:
+            self.ws.db.write(lambda c: c.execute("UPDATE hosts SET contact_error = ? WHERE name = ?",
+                                                 (error[:500], name)))
+        else:
+            self.ws.db.write(lambda c: c.execute("UPDATE hosts SET last_contact_at = ?, contact_error = '' "
+                                                 "WHERE name = ?", (time.time(), name)))
 
     def resolve_jump(self, spec: str) -> Host:
         """A ProxyJump entry: the name of a registered host, else '[user@]host[:port]'."""

@@ -29,13 +29,14 @@ class JobStore:
 
     def add(self, *, host: str, kind: str, argv: list[str], name: str = "", experiment: str = "",
             project_dir: str = "", params: dict[str, str] | None = None, gpus: int = 0, priority: int = 0,
-            parent_run_uuid: str | None = None) -> Job:
+            parent_run_uuid: str | None = None, work_subdir: str = "") -> Job:
         def tx(conn: Any) -> int:
             cur = conn.execute(
                 "INSERT INTO jobs (host, state, kind, argv, name, experiment, project_dir, params, gpus_requested, "
-                "priority, parent_run_uuid, created_at) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "priority, parent_run_uuid, created_at, work_subdir) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?)",
                 (host, kind, json.dumps(argv), name, experiment, project_dir, json.dumps(params or {}), gpus,
-                 priority, parent_run_uuid, time.time()))
+                 priority, parent_run_uuid, time.time(), work_subdir))
             return int(cur.lastrowid)
 
         return self.get(self.db.write(tx))

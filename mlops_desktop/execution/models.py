@@ -87,6 +87,8 @@ class Host:
     inventory: Inventory | None = None
     inventory_at: float | None = None
     created_at: float = 0.0
+    last_contact_at: float | None = None  # the last time an SSH connection to it succeeded
+    contact_error: str = ""  # why the last attempt to reach it failed ("" once it answers again)
 
     @property
     def is_local(self) -> bool:
@@ -132,10 +134,22 @@ class Job:
     ended_at: float | None = None
     log_offset: int = 0
     spool_offset: int = 0
+    last_contact_at: float | None = None  # SSH jobs: when its host last told us its state
+    work_subdir: str = ""  # the folder it runs in, relative to project_dir ("" = the project root)
 
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def contact_age(self) -> float | None:
+        """Seconds since its host last told us the state of this SSH job while it was active; None for local
+        jobs and jobs that ended (their state is final)."""
+        if self.is_final or self.state == QUEUED or self.last_contact_at is None:
+            return None
+        import time
+
+        return max(0.0, time.time() - self.last_contact_at)
 
     @property
     def duration(self) -> float | None:
@@ -148,24 +162,25 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["duration"] = self.duration
+        d["contact_age"] = self.contact_age
         return d
 
 
 JOB_COLUMNS = ("id, host, state, kind, argv, name, experiment, project_dir, params, gpus_requested, gpu_ids, priority, "
                "run_uuid, parent_run_uuid, pid, remote_dir, exit_code, error, cancel_requested, created_at, "
-               "started_at, ended_at, log_offset, spool_offset")
+               "started_at, ended_at, log_offset, spool_offset, last_contact_at, work_subdir")
 
 
 def job_from_row(row: tuple) -> Job:
     (id_, host, state, kind, argv, name, experiment, project_dir, params, gpus_requested, gpu_ids, priority,
      run_uuid, parent_run_uuid, pid, remote_dir, exit_code, error, cancel_requested, created_at, started_at,
-     ended_at, log_offset, spool_offset) = row
+     ended_at, log_offset, spool_offset, last_contact_at, work_subdir) = row
     return Job(id=id_, host=host, state=state, kind=kind, argv=json.loads(argv), name=name, experiment=experiment,
                project_dir=project_dir, params=json.loads(params), gpus_requested=gpus_requested, gpu_ids=gpu_ids,
                priority=priority, run_uuid=run_uuid, parent_run_uuid=parent_run_uuid, pid=pid,
                remote_dir=remote_dir, exit_code=exit_code, error=error, cancel_requested=bool(cancel_requested),
                created_at=created_at, started_at=started_at, ended_at=ended_at, log_offset=log_offset,
-               spool_offset=spool_offset)
+               spool_offset=spool_offset, last_contact_at=last_contact_at, work_subdir=work_subdir)
 
 
 @dataclass

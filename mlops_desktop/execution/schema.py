@@ -51,3 +51,14 @@ CREATE INDEX jobs_parent ON jobs(parent_run_uuid);
 """
 
 MIGRATIONS = [Migration("0003_execution", EXECUTION_V1)]
+
+# When each SSH job and host last answered (a listing shows a job's state as of then, and a host that did not
+# answer), and the folder a job runs in inside its project (submitted from a subfolder of the project root).
+CONTACT = """
+ALTER TABLE jobs ADD COLUMN last_contact_at REAL;
+ALTER TABLE jobs ADD COLUMN work_subdir TEXT NOT NULL DEFAULT '';
+ALTER TABLE hosts ADD COLUMN last_contact_at REAL;
+ALTER TABLE hosts ADD COLUMN contact_error TEXT NOT NULL DEFAULT '';
+"""
+
+CONTACT_MIGRATIONS = [Migration("0007_execution_contact", CONTACT)]

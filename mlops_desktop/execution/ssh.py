@@ -240,6 +240,7 @@ def _connect_one(host: Host, *, known_hosts: Path, accept_new: bool, sock: Any, 
         if not key_path.is_file():
             raise HostConfigError(f"host {label}: IdentityFile {key_path} does not exist")
         key_filename = str(key_path)
+    started = time.monotonic()
     try:
         client.connect(hostname=host.hostname, port=host.port, username=host.user or None, key_filename=key_filename,
                        look_for_keys=key_filename is None, allow_agent=True, timeout=timeout,
@@ -270,6 +271,12 @@ def _connect_one(host: Host, *, known_hosts: Path, accept_new: bool, sock: Any, 
                                    f"{exc or 'timed out'}") from None
     except (OSError, paramiko.SSHException, EOFError) as exc:
         client.close()
+        if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+            raise HostUnreachableError(f"cannot reach host {label} ({host.address}): the connection was refused "
+                                       f"(is sshd running and listening on port {host.port}?)") from None
+        if time.monotonic() - started >= timeout * 0.9:  # paramiko words a banner timeout "No existing session"
+            raise HostUnreachableError(f"host {label} ({host.address}) did not answer within {timeout:.0f} s "
+                                       "(it took the connection but said nothing)") from None
         raise HostUnreachableError(f"cannot reach host {label} ({host.address}): {exc}") from None
     transport = client.get_transport()
     if transport is not None:

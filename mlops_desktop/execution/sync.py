@@ -8,6 +8,7 @@ import os
 import posixpath
 import stat
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,9 @@ from mlops_desktop.progress import Progress
 
 MANIFEST = ".mlops-manifest.json"
 DEFAULT_EXCLUDES = [".git/", ".hg/", ".svn/", ".venv/", "venv/", "__pycache__/", "*.pyc", ".mypy_cache/",
-                    ".pytest_cache/", ".ruff_cache/", "node_modules/", ".DS_Store", ".ipynb_checkpoints/", MANIFEST]
+                    ".pytest_cache/", ".ruff_cache/", "node_modules/", ".DS_Store", ".ipynb_checkpoints/", MANIFEST,
+                    ".tox/", ".nox/", ".cache/", ".eggs/", "*.egg-info/", ".hypothesis/", ".coverage"]
+ENVIRONMENT_MARKERS = ("pyvenv.cfg", "conda-meta")  # a folder holding one is a Python environment
 IGNORE_FILES = (".gitignore", ".mlopsignore")
 PARALLEL_CHANNELS = 4
 DEFAULT_MODE = 0o644
@@ -52,15 +55,113 @@ def load_excludes(root: Path, extra: list[str] | None = None) -> Any:
     """A pathspec matcher: defaults + root .gitignore/.mlopsignore + extra patterns."""
     import pathspec
 
-    lines = list(DEFAULT_EXCLUDES) + list(extra or [])
-    for name in IGNORE_FILES:
-        f = root / name
+    return pathspec.GitIgnoreSpec.from_lines(list(DEFAULT_EXCLUDES) + list(extra or []) + _ignore_lines(root))
+
+
+def _ignore_lines(folder: Path) -> list[str]:
+    lines: list[str] = []
+    for name in IGNORE_FILES:  # .mlopsignore last: its patterns win over the .gitignore's
+        f = folder / name
         if f.is_file():
             try:
                 lines += f.read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError) as exc:
                 raise UsageError(f"cannot read {f}: {exc}") from None
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    return lines
+
+
+class Ignores:
+    """What a project sync leaves out, as git would: every .gitignore/.mlopsignore in the tree applies to its own
+    folder (the deepest file with an opinion on a path decides, ``!pattern`` re-includes), then the defaults
+    (version control, virtual environments, caches). A folder holding a virtual environment (``pyvenv.cfg``) or a
+    conda environment (``conda-meta/``) is left out whatever its name."""
+
+    def __init__(self, root: Path, extra: list[str] | None = None) -> None:
+        import pathspec
+
+        self.root = root
+        self.base = pathspec.GitIgnoreSpec.from_lines(list(DEFAULT_EXCLUDES) + list(extra or []))
+        self.specs: dict[str, Any] = {}
+
+    def enter(self, rel_dir: str, folder: Path) -> None:
+        """Read the ignore files of a folder being walked (``rel_dir``: "" for the root, else "a/b")."""
+        import pathspec
+
+        lines = _ignore_lines(folder)
+        if lines:
+            self.specs[rel_dir] = pathspec.GitIgnoreSpec.from_lines(lines)
+
+    def ignored(self, rel: str, is_dir: bool, folder: Path | None = None) -> bool:
+        path = rel + "/" if is_dir else rel
+        parts = rel.split("/")
+        for depth in range(len(parts) - 1, -1, -1):
+            spec = self.specs.get("/".join(parts[:depth]))
+            if spec is None:
+                continue
+            prefix = "/".join(parts[:depth])
+            result = spec.check_file(path[len(prefix) + 1:] if prefix else path)
+            if result.include is not None:
+                return bool(result.include)
+        if is_dir and folder is not None and any((folder / m).exists() for m in ENVIRONMENT_MARKERS):
+            return True
+        return bool(self.base.match_file(path))
+
+
+def walk(root: Path, excludes: list[str] | None = None) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """(posix path relative to root, path, stat) of every regular file a sync takes, in a stable order."""
+    ignores = Ignores(root, excludes)
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(root).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir
+        ignores.enter(rel_dir, here)
+        prefix = rel_dir + "/" if rel_dir else ""
+        dirnames[:] = sorted(d for d in dirnames if not ignores.ignored(prefix + d, True, here / d))
+        for name in sorted(filenames):
+            rel = prefix + name
+            if ignores.ignored(rel, False):
+                continue
+            path = here / name
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # a dangling symlink or a file removed while walking
+            if stat.S_ISREG(st.st_mode):
+                yield rel, path, st
+
+
+@dataclass
+class Estimate:
+    """What a sync of a folder would take: file count and bytes (``complete`` False: it stopped counting at a
+    cap, the folder holds at least that much), and the largest files (for the message that names them)."""
+
+    files: int = 0
+    bytes: int = 0
+    complete: bool = True
+    largest: list[tuple[str, int]] = field(default_factory=list)
+
+
+def estimate(root: Path, excludes: list[str] | None = None, *, max_files: int = MAX_FILES,
+             max_bytes: int = MAX_BYTES) -> Estimate:
+    """Count what a sync of ``root`` would upload (no hashing: a walk and a stat per file)."""
+    import heapq
+
+    root = Path(root)
+    if not root.is_dir():
+        raise UsageError(f"project directory {root} does not exist or is not a directory")
+    out = Estimate()
+    heap: list[tuple[int, str]] = []
+    for rel, _path, st in walk(root, excludes):
+        out.files += 1
+        out.bytes += st.st_size
+        heapq.heappush(heap, (st.st_size, rel))
+        if len(heap) > 3:
+            heapq.heappop(heap)
+        if out.files > max_files or out.bytes > max_bytes:
+            out.complete = False
+            break
+    out.largest = [(rel, size) for size, rel in sorted(heap, reverse=True)]
+    return out
 
 
 def scan(root: Path, excludes: list[str] | None = None) -> list[LocalFile]:
@@ -68,30 +169,15 @@ def scan(root: Path, excludes: list[str] | None = None) -> list[LocalFile]:
     root = Path(root)
     if not root.is_dir():
         raise UsageError(f"project directory {root} does not exist or is not a directory")
-    spec = load_excludes(root, excludes)
     out: list[LocalFile] = []
     total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        dirnames[:] = sorted(d for d in dirnames if not spec.match_file(rel_dir + d + "/"))
-        for name in sorted(filenames):
-            rel = rel_dir + name
-            if spec.match_file(rel):
-                continue
-            path = Path(dirpath) / name
-            try:
-                st = path.stat()
-            except OSError:
-                continue  # a dangling symlink or a file removed while walking
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            out.append(LocalFile(rel, path, st.st_size, stat.S_IMODE(st.st_mode), _sha256(path)))
-            total += st.st_size
-            if len(out) > MAX_FILES or total > MAX_BYTES:
-                raise UsageError(f"project {root} holds more than {MAX_FILES:,} files or {MAX_BYTES >> 30} GiB "
-                                 f"(at {rel}); is it really the project folder?",
-                                 hint="pass --project DIR, or exclude data and outputs in .gitignore/.mlopsignore")
+    for rel, path, st in walk(root, excludes):
+        out.append(LocalFile(rel, path, st.st_size, stat.S_IMODE(st.st_mode), _sha256(path)))
+        total += st.st_size
+        if len(out) > MAX_FILES or total > MAX_BYTES:
+            raise UsageError(f"project {root} holds more than {MAX_FILES:,} files or {MAX_BYTES >> 30} GiB "
+                             f"(at {rel}); is it really the project folder?",
+                             hint="pass --project DIR, or exclude data and outputs in .gitignore/.mlopsignore")
     return out
 
 

@@ -134,6 +134,64 @@ def split_xy(table: Table, target: str, features: str, recipe: str) -> tuple[Any
 
 
 def signature(x: Any, y: Any, task: str, classes: list[Any] | None = None) -> dict[str, Any]:
-    return {"inputs": [{"name": str(c), "dtype": str(t)} for c, t in x.dtypes.items()],
-            "output": {"name": str(y.name), "dtype": str(y.dtype), "task": task,
-                       **({"classes": [c.item() if hasattr(c, "item") else c for c in classes]} if classes else {})}}
+    """The model's signature in the registry's format (lake type names), from the training frame."""
+    from mlops_desktop.registry.signature import ColumnSpec, Signature, from_frame, pandas_dtype_name
+
+    out = ColumnSpec("prediction", pandas_dtype_name(y.dtype) if task == "classification" else "float64")
+    plain = [c.item() if hasattr(c, "item") else c for c in classes] if classes else []
+    return Signature(from_frame(x), (out,), task, tuple(plain)).to_dict()
+
+
+def register_name(p: Params) -> str:
+    """The `register=NAME` parameter, checked before any training happens (a bad name fails fast)."""
+    name = p.text("register")
+    if name:
+        from mlops_desktop.registry.names import check_model_name
+
+        try:
+            check_model_name(name)
+        except UsageError as exc:
+            raise UsageError(f"recipe {p.recipe}: {exc.message}", hint=exc.hint) from None
+    return name
+
+
+def write_model_extras(folder: Path, x: Any, y: Any, task: str, classes: list[Any] | None, holdout: Any,
+                       modules: list[str]) -> None:
+    """Next to the model file: signature, a 5-row input example, a held-out sample (for the ONNX check) and the
+    training environment, the files registration reads."""
+    import json
+
+    from mlops_desktop.registry.environment import ENVIRONMENT_FILE, capture
+    from mlops_desktop.registry.example import EXAMPLE_FILE, frame_to_json, write_example
+
+    (folder / "signature.json").write_text(json.dumps(signature(x, y, task, classes), indent=2))
+    write_example(folder / EXAMPLE_FILE, frame_to_json(x, 5))
+    write_example(folder / "holdout_sample.json", frame_to_json(holdout, 256))
+    (folder / ENVIRONMENT_FILE).write_text(json.dumps(capture(modules), indent=2))
+
+
+def register_after_run(run_uuid: str, name: str, recipe: str) -> None:
+    """Register the run's model as `name` now if this process sees the workspace; otherwise (an SSH job, a spool)
+    the job runner registers it when the job's results are back (the run's `mlops.register` tag says so)."""
+    from mlops_desktop import envvars
+
+    if not name:
+        return
+    if envvars.MLOPS_SPOOL.get():
+        print(f"recipe {recipe}: the model will be registered as {name} when the job's results are imported",
+              flush=True)
+        return
+    from mlops_desktop.registry.jobs import register_pending
+    from mlops_desktop.workspace import Workspace
+
+    with Workspace.open(None, create=False) as ws:
+        message = register_pending(ws, run_uuid)
+        if message is None:  # the run registered it as it ended (tracking client): say which version it became
+            from mlops_desktop import registry
+            from mlops_desktop.registry.jobs import REGISTERED_TAG
+
+            ref = ws.tracking.get_run(run_uuid).tags.get(REGISTERED_TAG)
+            if ref:
+                message = f"registered {ref} (serving path {registry.resolve(ws, ref).serving_path})"
+    if message:
+        print(f"recipe {recipe}: {message}", flush=True)

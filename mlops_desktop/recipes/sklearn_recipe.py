@@ -1,7 +1,10 @@
 """Recipe `sklearn`: fit any scikit-learn estimator (by class path) on a table, log metrics, save it with skops.
 
     --param estimator=sklearn.ensemble.RandomForestClassifier --param data=train.csv --param target=label
-    [--param features=a,b,c] [--param test_size=0.2] [--param seed=0] [--param <estimator param>=<value> ...]
+    [--param features=a,b,c] [--param test_size=0.2] [--param seed=0] [--param register=MODEL]
+    [--param <estimator param>=<value> ...]
+
+With register=MODEL the fitted pipeline becomes the next version of MODEL in the registry when the run succeeds.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from mlops_desktop.errors import UsageError
-from mlops_desktop.recipes.common import Params, load_table, log_lineage, signature, split_xy
+from mlops_desktop.recipes.common import (
+    Params,
+    load_table,
+    log_lineage,
+    register_after_run,
+    register_name,
+    split_xy,
+    write_model_extras,
+)
 
 NAME = "sklearn"
 
@@ -44,7 +55,7 @@ def load_estimator(path: str, params: dict[str, Any]) -> Any:
 
 
 def build_pipeline(estimator: Any, x: Any) -> Any:
-    """Impute and one-hot encode text columns in front of the estimator, so raw tables just work."""
+    """Impute numbers and one-hot encode text columns in front of the estimator, so raw tables just work."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -56,8 +67,9 @@ def build_pipeline(estimator: Any, x: Any) -> Any:
     if numeric:
         steps.append(("num", SimpleImputer(strategy="median"), numeric))
     if other:
-        steps.append(("cat", Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
-                                       ("onehot", OneHotEncoder(handle_unknown="ignore"))]), other))
+        # a missing text value is a category of its own (OneHotEncoder handles NaN since 1.1); no imputer in
+        # front, because skl2onnx cannot translate a text imputer and the ONNX fast path would be lost
+        steps.append(("cat", OneHotEncoder(handle_unknown="ignore"), other))
     return Pipeline([("prep", ColumnTransformer(steps)), ("model", estimator)])
 
 
@@ -91,6 +103,7 @@ def run(raw: dict[str, str]) -> dict[str, float]:
     features = p.text("features")
     test_size = p.number("test_size", 0.2, low=0.01, high=0.9)
     seed = p.number("seed", 0, integer=True)
+    register = register_name(p)
     est_params = p.rest()
     with mt.start_run() as active:
         from sklearn.base import is_classifier
@@ -103,7 +116,7 @@ def run(raw: dict[str, str]) -> dict[str, float]:
         table = load_table(data, NAME)
         x, y = split_xy(table, target, features, NAME)
         log_lineage(table)
-        mt.log_params({"recipe": NAME, "estimator": estimator_path, "task": task, "n_rows": len(x),
+        mt.log_params({"recipe": NAME, "estimator": estimator_path, "task": task, "target": target, "n_rows": len(x),
                        "n_features": len(x.columns), **{f"model.{k}": v for k, v in est_params.items()}})
         stratify = y if task == "classification" and y.value_counts().min() >= 2 else None
         x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=test_size, random_state=seed,
@@ -120,29 +133,27 @@ def run(raw: dict[str, str]) -> dict[str, float]:
         mt.log_metrics(results, step=0)
         classes = list(model.classes_) if task == "classification" else None
         with tempfile.TemporaryDirectory() as tmp:
-            import skops.io as sio
+            from mlops_desktop.registry.flavors.sklearn import skops_io
+
+            sio = skops_io()
 
             folder = Path(tmp) / "model"
             folder.mkdir()
             sio.dump(model, folder / "model.skops")
-            (folder / "signature.json").write_text(json.dumps(signature(x, y, task, classes), indent=2))
+            write_model_extras(folder, x, y, task, classes, x_val,
+                               sorted({"sklearn", "numpy", "scipy", "pandas", "skops", estimator_path.split(".")[0]}))
             (folder / "MLmodel.json").write_text(json.dumps({"flavor": "sklearn", "format": "skops",
                                                              "estimator": estimator_path, "run": active.uuid}))
             mt.log_artifact(folder)
+        if register:
+            mt.set_tags({"mlops.register": register})
         print("recipe sklearn: " + ", ".join(f"{k}={v:.4g}" for k, v in results.items()), flush=True)
-        return results
+    register_after_run(active.uuid, register, NAME)
+    return results
 
 
 def load_model(path: str | Path) -> Any:
     """Load a model saved by this recipe; only types skops trusts by default (no arbitrary unpickling)."""
-    import skops.io as sio
+    from mlops_desktop.registry.flavors.sklearn import load_skops
 
-    untrusted = sio.get_untrusted_types(file=path)
-    unsafe = [t for t in untrusted if t not in SAFE_EXTRA_TYPES]
-    if unsafe:
-        raise UsageError(f"{path} contains types that are not trusted: {', '.join(unsafe[:5])}")
-    return sio.load(path, trusted=list(untrusted))
-
-
-# Types our pipelines contain that skops does not trust by default, yet that run no code when loaded.
-SAFE_EXTRA_TYPES = frozenset({"numpy.dtype"})
+    return load_skops(path)

@@ -5,6 +5,9 @@ stopping and resume; the loss is logged every step as a tensor (no host sync in 
     [--param hidden=128,64] [--param lr=1e-3] [--param epochs=20] [--param batch_size=256] [--param patience=5]
     [--param weight_decay=0] [--param dropout=0.1] [--param val_size=0.2] [--param seed=0]
     [--param device=auto|cpu|cuda|mps] [--param amp=auto|on|off] [--param checkpoint_dir=DIR]
+    [--param register=MODEL]
+
+With register=MODEL the trained network becomes the next version of MODEL in the registry when the run succeeds.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from mlops_desktop.errors import UsageError
-from mlops_desktop.recipes.common import Params, load_table, log_lineage, signature, split_xy
+from mlops_desktop.recipes.common import (
+    Params,
+    load_table,
+    log_lineage,
+    register_after_run,
+    register_name,
+    split_xy,
+    write_model_extras,
+)
 
 NAME = "torch-mlp"
 
@@ -80,12 +91,17 @@ def run(raw: dict[str, str]) -> dict[str, float]:
            "val_size": p.number("val_size", 0.2, low=0.01, high=0.9), "seed": p.number("seed", 0, integer=True)}
     device_name, amp_mode = p.text("device", "auto"), p.text("amp", "auto")
     checkpoint_dir = p.text("checkpoint_dir")
+    register = register_name(p)
     unknown = sorted(p.rest())
     if unknown:
         raise UsageError(f"recipe torch-mlp: unknown parameter(s) {', '.join(unknown)}")
     with mt.start_run() as active:
-        return _train(active, data, target, features, task, hidden, cfg, device_name, amp_mode,
-                      checkpoint_dir or os.path.join(tempfile.gettempdir(), "mlops-desktop-checkpoints", active.uuid))
+        results = _train(active, data, target, features, task, hidden, cfg, device_name, amp_mode,
+                         checkpoint_dir or os.path.join(tempfile.gettempdir(), "mlops-desktop-checkpoints", active.uuid))
+        if register:
+            mt.set_tags({"mlops.register": register})
+    register_after_run(active.uuid, register, NAME)
+    return results
 
 
 def _train(active: Any, data: str, target: str, features: str, task: str, hidden: list[int], cfg: dict[str, Any],
@@ -153,7 +169,7 @@ def _train(active: Any, data: str, target: str, features: str, task: str, hidden
         scaler.load_state_dict(saved["scaler"])
         state = {k: saved[k] for k in state}
         print(f"recipe torch-mlp: resumed from {last} after epoch {state['epoch']}", flush=True)
-    mt.log_params({"recipe": NAME, "task": task, "device": str(device), "amp": str(use_amp).lower(),
+    mt.log_params({"recipe": NAME, "task": task, "target": target, "device": str(device), "amp": str(use_amp).lower(),
                    "n_features": len(columns), "n_rows": len(x), "checkpoint_dir": str(ckpt_dir)})
     mt.set_tags({"mlops.device": str(device)})
     n = len(xt)
@@ -200,7 +216,8 @@ def _train(active: Any, data: str, target: str, features: str, task: str, hidden
         meta = {"flavor": "torch-mlp", "format": "torch.save (load with weights_only=True)", "columns": columns,
                 "hidden": hidden, "n_out": n_out, "dropout": cfg["dropout"], "task": task, "run": active.uuid}
         (folder / "MLmodel.json").write_text(json.dumps(meta, indent=2))
-        (folder / "signature.json").write_text(json.dumps(signature(x, y, task, classes), indent=2))
+        write_model_extras(folder, x, y, task, classes, x.iloc[val_idx],
+                           ["torch", "numpy", "pandas"])
         mt.log_artifact(folder)
     return results
 

@@ -1,7 +1,8 @@
 """Named, recorded, transactional schema migrations for the workspace database.
 
-Each capability owns its migrations in its own module (``mlops_desktop/<capability>/schema.py``) and they are
-listed here in the order they were released. A migration is never edited after release: add a new one.
+Each capability owns its migrations in its own module (``mlops_desktop/<capability>/schema.py``); the workspace
+composes them in release order (``mlops_desktop/schema.py``), so this module knows no capability above it.
+A migration is never edited after release: add a new one.
 The ``schema_migrations`` table records each applied migration by name; ``PRAGMA user_version`` holds their count.
 """
 
@@ -43,39 +44,13 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
-def _all_migrations() -> list[Migration]:
-    from mlops_desktop.tracking import schema as tracking_schema
-
-    migrations: list[Migration] = []
-    migrations += tracking_schema.MIGRATIONS
-    try:  # later capabilities append theirs in release order
-        from mlops_desktop.data import schema as data_schema
-        migrations += data_schema.MIGRATIONS
-    except ImportError:
-        pass
-    try:
-        from mlops_desktop.execution import schema as execution_schema
-        migrations += execution_schema.MIGRATIONS
-    except ImportError:
-        pass
-    names = [m.name for m in migrations]
-    if len(set(names)) != len(names):
-        raise RuntimeError(f"duplicate migration names: {names}")
-    return migrations
-
-
-MIGRATIONS: list[Migration] = _all_migrations()
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def migrate(conn: sqlite3.Connection, path: str, migrations: list[Migration] | None = None) -> int:
+def migrate(conn: sqlite3.Connection, path: str, migrations: list[Migration]) -> int:
     """Apply, in release order, every migration not yet recorded by name; returns how many were applied.
 
     Migrations are matched by name, not by position, so a database that met them in another order (a capability
     that shipped later) is still brought up to date. A database that recorded a migration this version does not
     know was written by a newer version and is refused.
     """
-    migrations = MIGRATIONS if migrations is None else migrations
     version, applied = check_not_newer(conn, path, migrations)
     if len(applied) == len(migrations) and version == len(migrations):
         return 0
@@ -101,10 +76,8 @@ def migrate(conn: sqlite3.Connection, path: str, migrations: list[Migration] | N
     return count
 
 
-def check_not_newer(conn: sqlite3.Connection, path: str,
-                    migrations: list[Migration] | None = None) -> tuple[int, list[str]]:
+def check_not_newer(conn: sqlite3.Connection, path: str, migrations: list[Migration]) -> tuple[int, list[str]]:
     """(user_version, applied names); raises if a newer MLOps Desktop wrote the database (or it is not one)."""
-    migrations = MIGRATIONS if migrations is None else migrations
     known = {m.name for m in migrations}
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]

@@ -61,6 +61,7 @@ class Run:
     parent_uuid: str | None
     notes: str
     pid: int | None = None
+    deleted_at: float | None = None
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, MetricSummary] = field(default_factory=dict)

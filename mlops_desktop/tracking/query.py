@@ -24,11 +24,15 @@ ATTRIBUTES = {
     "status": "r.status", "name": "r.name", "host": "r.host", "user": "r.user", "command": "r.command",
     "git_commit": "r.git_commit", "run_id": "r.uuid", "id": "r.uuid", "start_time": "r.start_time",
     "end_time": "r.end_time", "duration": "(coalesce(r.end_time, r.heartbeat, r.start_time) - r.start_time)",
-    "notes": "r.notes",
+    "notes": "r.notes", "run_name": "r.name", "user_id": "r.user",
     "parent": "(SELECT p.uuid FROM runs p WHERE p.id = r.parent_id)",
     "experiment": "(SELECT e.name FROM experiments e WHERE e.id = r.experiment_id)",
 }
 TIME_ATTRIBUTES = {"start_time", "end_time"}
+# MLflow's spellings: `attributes.status`, and its system tags, which are fields of our runs
+ATTRIBUTE_PREFIXES = ("attributes", "attribute", "attr", "run")
+TAG_FIELDS = {"mlflow.runName": "name", "mlflow.user": "user", "mlflow.parentRunId": "parent",
+              "mlflow.source.git.commit": "git_commit", "mlflow.note.content": "notes"}
 METRIC_AGGREGATES = {"last": "last_value", "min": "min_value", "max": "max_value", "count": "count"}
 OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">=",
        "like": "LIKE", "ilike": "LIKE", "not like": "NOT LIKE"}
@@ -92,8 +96,9 @@ class Compiled:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, ms_times: bool = False) -> None:
         self.text = text
+        self.ms_times = ms_times  # numbers compared with start_time/end_time are ms (MLflow) instead of seconds
         self.tokens = tokenize(text)
         self.i = 0
         self.params: list[Any] = []
@@ -211,6 +216,9 @@ class _Parser:
     def field(self, tok: Token) -> _Field:
         parts = _split_field(tok.text)
         head = parts[0].lower()
+        kind, key = _alias(parts)
+        if kind == "attr":
+            return _Field("attr", key, self)
         if head in ("params", "param", "p") and len(parts) >= 2:
             return _Field("param", ".".join(parts[1:]), self)
         if head in ("tags", "tag", "t") and len(parts) >= 2:
@@ -254,6 +262,8 @@ class _Field:
         return METRIC_AGGREGATES[self.agg]
 
     def attr_value(self, value: Any, tok: Token | None) -> Any:
+        if self.key in TIME_ATTRIBUTES and isinstance(value, int | float) and self.parser.ms_times:
+            return value / 1000.0
         if self.key in TIME_ATTRIBUTES and isinstance(value, str):
             try:
                 return datetime.fromisoformat(value).timestamp()
@@ -291,8 +301,19 @@ class _Field:
         return sub if negate else f"NOT ({sub})"
 
 
-def compile_filter(text: str | None) -> Compiled:
-    parser = _Parser(text or "")
+def _alias(parts: list[str]) -> tuple[str, str]:
+    """("attr", name) for `attributes.X` and for the MLflow system tags that are run fields; else ("", "")."""
+    head = parts[0].lower()
+    if head in ATTRIBUTE_PREFIXES and len(parts) == 2 and parts[1].lower() in ATTRIBUTES:
+        return "attr", parts[1].lower()
+    if head in ("tags", "tag") and len(parts) >= 2 and ".".join(parts[1:]) in TAG_FIELDS:
+        return "attr", TAG_FIELDS[".".join(parts[1:])]
+    return "", ""
+
+
+def compile_filter(text: str | None, ms_times: bool = False) -> Compiled:
+    """Compile a filter; with ``ms_times`` numbers compared with start_time/end_time are milliseconds (MLflow)."""
+    parser = _Parser(text or "", ms_times)
     sql = parser.parse()
     return Compiled(sql, parser.params)
 
@@ -317,7 +338,10 @@ def parse_order_by(items: list[str] | None) -> list[OrderKey]:
             text, descending = text[1:], True
         parts = _split_field(text)
         head = parts[0].lower()
-        if head in ("params", "param") and len(parts) >= 2:
+        kind, key = _alias(parts)
+        if kind == "attr":
+            keys.append(OrderKey("attr", key, "", descending))
+        elif head in ("params", "param") and len(parts) >= 2:
             keys.append(OrderKey("param", ".".join(parts[1:]), "", descending))
         elif head in ("tags", "tag") and len(parts) >= 2:
             keys.append(OrderKey("tag", ".".join(parts[1:]), "", descending))

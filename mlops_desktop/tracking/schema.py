@@ -118,4 +118,52 @@ CREATE TABLE spool_imports (
 ) WITHOUT ROWID;
 """
 
+# What MLflow's tracking API has and the first schema did not: experiment tags, MLflow dataset fields on run
+# inputs, and MLflow 3's logged models (a model logged by a run, with its own artifacts).
+TRACKING_MLFLOW = """
+CREATE TABLE experiment_tags (
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (experiment_id, key)
+) WITHOUT ROWID;
+ALTER TABLE run_inputs ADD COLUMN source_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_inputs ADD COLUMN source TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_inputs ADD COLUMN schema TEXT NOT NULL DEFAULT '';
+ALTER TABLE run_inputs ADD COLUMN profile TEXT NOT NULL DEFAULT '';
+CREATE TABLE logged_models (
+    id INTEGER PRIMARY KEY,
+    model_id TEXT NOT NULL UNIQUE,
+    experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+    name TEXT NOT NULL,
+    source_run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    model_type TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'PENDING',
+    status_message TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '{}',
+    params TEXT NOT NULL DEFAULT '{}',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    deleted_at REAL
+);
+CREATE INDEX logged_models_run ON logged_models(source_run_id);
+CREATE INDEX logged_models_experiment ON logged_models(experiment_id);
+CREATE TABLE logged_model_artifacts (
+    model_id INTEGER NOT NULL REFERENCES logged_models(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    digest TEXT NOT NULL REFERENCES blobs(digest),
+    size INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (model_id, path)
+) WITHOUT ROWID;
+CREATE INDEX logged_model_artifacts_digest ON logged_model_artifacts(digest);
+CREATE TABLE run_outputs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    model_id INTEGER NOT NULL REFERENCES logged_models(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, model_id)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS = [Migration("0001_tracking", TRACKING_V1)]
+MLFLOW_MIGRATIONS = [Migration("0008_tracking_mlflow", TRACKING_MLFLOW)]

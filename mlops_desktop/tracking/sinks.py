@@ -18,6 +18,8 @@ SPOOL_VERSION = 1
 
 class Sink(Protocol):
     def start_run(self, info: Mapping[str, Any]) -> None: ...
+    def update_run(self, run: str, fields: Mapping[str, str]) -> None: ...
+    def delete_tag(self, run: str, key: str) -> None: ...
     def log_params(self, run: str, params: Mapping[str, Any]) -> None: ...
     def set_tags(self, run: str, tags: Mapping[str, Any]) -> None: ...
     def log_metrics(self, run: str, series: Mapping[str, MetricArrays]) -> None: ...
@@ -36,23 +38,42 @@ class StoreSink:
         self.store = workspace.tracking
 
     def start_run(self, info: Mapping[str, Any]) -> None:
-        info = dict(info)
-        exp = self.store.get_or_create_experiment(info.pop("experiment"))
+        info = {k: v for k, v in info.items() if v is not None}
         run_uuid = info.pop("run")
+        resume = info.pop("resume", False)
+        experiment_id = info.pop("experiment_id", None)
+        experiment = info.pop("experiment", None)
         if self.store.db.query("SELECT 1 FROM runs WHERE uuid = ?", (run_uuid,)):
-            # attaching to a run created by the job runner: it is now this process's
+            # resuming a run (start_run(run_id)) or attaching to one the job runner created: it is now this process's
             from mlops_desktop.procs import process_start_ticks
 
             pid = info.get("pid")
             self.store.db.write(lambda c: c.execute(
                 "UPDATE runs SET status = 'running', end_time = NULL, pid = ?, pid_start = ?, heartbeat = ? "
                 "WHERE uuid = ?", (pid, process_start_ticks(pid) if pid else None, time.time(), run_uuid)))
+            if info.get("name") or info.get("notes"):
+                self.store.update_run(run_uuid, name=info.get("name"), notes=info.get("notes"))
             if info.get("params"):
                 self.store.log_params(run_uuid, info["params"])
             if info.get("tags"):
                 self.store.set_tags(run_uuid, info["tags"])
             return
-        self.store.create_run(exp.id, run_uuid=run_uuid, **info)
+        if resume:
+            from mlops_desktop.errors import NotFoundError
+
+            raise NotFoundError(f"no run {run_uuid} to resume in {self.workspace.root}",
+                                hint="start_run(run_id) resumes an existing run; omit run_id to start a new one")
+        if experiment_id is None or (int(experiment_id) == 0 and not self.store.db.query(
+                "SELECT 1 FROM experiments WHERE id = 0")):
+            # MLflow's default experiment id 0 is our "Default", wherever this workspace created it
+            experiment_id = self.store.get_or_create_experiment(experiment or "Default").id
+        self.store.create_run(int(experiment_id), run_uuid=run_uuid, **info)
+
+    def update_run(self, run: str, fields: Mapping[str, str]) -> None:
+        self.store.update_run(run, name=fields.get("name"), notes=fields.get("notes"))
+
+    def delete_tag(self, run: str, key: str) -> None:
+        self.store.delete_tag(run, key)
 
     def log_params(self, run: str, params: Mapping[str, Any]) -> None:
         self.store.log_params(run, params)
@@ -127,7 +148,20 @@ class SpoolSink:
                 view = view[written:]
 
     def start_run(self, info: Mapping[str, Any]) -> None:
-        self._append({"type": "run_start", **info})
+        if info.get("experiment_id") is not None:
+            from mlops_desktop.errors import UsageError
+
+            raise UsageError("a spooled run names its experiment (the ids are the workspace's)",
+                             hint="use set_experiment(NAME) or start_run(experiment=NAME)")
+        self._append({"type": "run_start", **{k: v for k, v in info.items()
+                                              if v is not None and k not in ("resume", "experiment_id")}})
+
+    def update_run(self, run: str, fields: Mapping[str, str]) -> None:
+        self._append({"type": "run_update", "run": run, **{k: v for k, v in fields.items()
+                                                             if k in ("name", "notes")}})
+
+    def delete_tag(self, run: str, key: str) -> None:
+        self._append({"type": "delete_tag", "run": run, "key": key})
 
     def log_params(self, run: str, params: Mapping[str, Any]) -> None:
         self._append({"type": "params", "run": run, "params": {k: _jsonable(v) for k, v in params.items()}})

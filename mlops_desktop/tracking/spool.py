@@ -120,6 +120,10 @@ def _apply(store: Any, record: dict[str, Any], objects: Path) -> int:
     if kind == "run_start":
         info = {k: v for k, v in record.items() if k not in ("type", "seq", "run", "experiment")}
         store.ensure_run(run, record.get("experiment") or "Default", **info)
+    elif kind == "run_update":
+        store.update_run(run, name=record.get("name"), notes=record.get("notes"))
+    elif kind == "delete_tag":
+        store.delete_tag(run, record["key"])
     elif kind == "params":
         store.log_params(run, record["params"])
     elif kind == "tags":

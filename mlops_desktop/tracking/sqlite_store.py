@@ -37,8 +37,9 @@ from mlops_desktop.tracking.store import MetricArrays, TrackingStore
 
 RUN_COLUMNS = ("r.id, r.uuid, r.experiment_id, r.name, r.status, r.host, r.user, r.command, r.git_commit, "
                "r.git_dirty, r.start_time, r.end_time, (SELECT p.uuid FROM runs p WHERE p.id = r.parent_id), "
-               "r.notes, r.pid")
+               "r.notes, r.pid, r.deleted_at")
 MAX_PARAM_LENGTH = 8000
+DEFAULT_EXPERIMENT = "Default"
 
 
 def _param_text(value: Any) -> str:
@@ -84,9 +85,12 @@ class SqliteTrackingStore(TrackingStore):
             if row:
                 return Experiment(*row)
             now = time.time()
-            cur = conn.execute("INSERT INTO experiments(name, description, created_at) VALUES (?, ?, ?)",
-                               (name, description, now))
-            return Experiment(int(cur.lastrowid or 0), name, description, now)
+            # "Default" gets id 0 where it is free: MLflow's default experiment id, which mlflow itself asks for
+            zero_free = name == DEFAULT_EXPERIMENT and conn.execute(
+                "SELECT 1 FROM experiments WHERE id = 0").fetchone() is None
+            cur = conn.execute("INSERT INTO experiments(id, name, description, created_at) VALUES (?, ?, ?, ?)",
+                               (0 if zero_free else None, name, description, now))
+            return Experiment(0 if zero_free else int(cur.lastrowid or 0), name, description, now)
 
         return self._write(tx)
 
@@ -124,7 +128,7 @@ class SqliteTrackingStore(TrackingStore):
                    git_commit: str | None = None, git_dirty: bool | None = None, parent_uuid: str | None = None,
                    tags: Mapping[str, Any] | None = None, params: Mapping[str, Any] | None = None,
                    pid: int | None = None, run_uuid: str | None = None, start_time: float | None = None,
-                   status: str = "running") -> Run:
+                   status: str = "running", notes: str = "") -> Run:
         run_uuid = run_uuid or uuidlib.uuid4().hex
         host = host or socket.gethostname()
         user = user or _current_user()
@@ -138,9 +142,9 @@ class SqliteTrackingStore(TrackingStore):
                 raise NotFoundError(f"no experiment with id {experiment_id}")
             cur = conn.execute(
                 "INSERT INTO runs(uuid, experiment_id, name, status, host, user, command, git_commit, git_dirty, pid,"
-                " pid_start, start_time, heartbeat, parent_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " pid_start, start_time, heartbeat, parent_id, notes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (run_uuid, experiment_id, name, status, host, user, command, git_commit,
-                 None if git_dirty is None else int(git_dirty), pid, pid_start, start, start, parent_id))
+                 None if git_dirty is None else int(git_dirty), pid, pid_start, start, start, parent_id, notes or ""))
             self._run_ids[run_uuid] = int(cur.lastrowid or 0)
             if params:
                 self._log_params(conn, self._run_ids[run_uuid], params)
@@ -196,7 +200,8 @@ class SqliteTrackingStore(TrackingStore):
                 out[row[0]] = Run(uuid=row[1], experiment_id=row[2], name=row[3], status=row[4], host=row[5],
                                   user=row[6], command=row[7], git_commit=row[8],
                                   git_dirty=None if row[9] is None else bool(row[9]), start_time=row[10],
-                                  end_time=row[11], parent_uuid=row[12], notes=row[13], pid=row[14])
+                                  end_time=row[11], parent_uuid=row[12], notes=row[13], pid=row[14],
+                                  deleted_at=row[15])
             for rid, key, value in conn.execute(f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})",
                                                 part):
                 out[rid].params[key] = value
@@ -211,13 +216,16 @@ class SqliteTrackingStore(TrackingStore):
 
     def search_runs(self, experiment_ids: list[int] | None = None, filter_string: str | None = None,
                     order_by: list[str] | None = None, limit: int = 100, offset: int = 0,
-                    include_deleted: bool = False) -> RunPage:
+                    include_deleted: bool = False, *, only_deleted: bool = False,
+                    ms_times: bool = False) -> RunPage:
         if limit < 0 or offset < 0:
             raise UsageError("limit and offset must not be negative")
-        compiled = compile_filter(filter_string)
+        compiled = compile_filter(filter_string, ms_times)
         where = [compiled.sql]
         params: list[Any] = list(compiled.params)
-        if not include_deleted:
+        if only_deleted:
+            where.insert(0, "r.deleted_at IS NOT NULL")
+        elif not include_deleted:
             where.insert(0, "r.deleted_at IS NULL")
         if experiment_ids is not None:
             where.insert(0, f"r.experiment_id IN ({','.join('?' * len(experiment_ids))})")
@@ -306,7 +314,8 @@ class SqliteTrackingStore(TrackingStore):
     def purge_deleted(self) -> int:
         def tx(conn: sqlite3.Connection) -> int:
             n = conn.execute("DELETE FROM runs WHERE deleted_at IS NOT NULL").rowcount
-            conn.execute("DELETE FROM blobs WHERE digest NOT IN (SELECT digest FROM artifacts)")
+            conn.execute("DELETE FROM blobs WHERE digest NOT IN (SELECT digest FROM artifacts) "
+                         "AND digest NOT IN (SELECT digest FROM logged_model_artifacts)")
             return int(n)
 
         count = self._write(tx)

@@ -144,7 +144,8 @@ class MetricWriter:
                 print(f"mlops-desktop: metric {key!r}: dropped {len(k_values)} value(s) that are not numbers or "
                       f"0-d tensors ({exc})", file=sys.stderr)
                 continue
-            ts = (np.fromiter(k_times, dtype=np.float64, count=len(k_times)) * 1000.0).astype(np.int64)
+            # seconds to ms, rounded: a timestamp given in ms comes back exactly (1.7e12 * 0.001 * 1000 is not)
+            ts = np.rint(np.fromiter(k_times, dtype=np.float64, count=len(k_times)) * 1000.0).astype(np.int64)
             st = self._resolve_steps(key, k_steps)
             if key in series:
                 old = series[key]

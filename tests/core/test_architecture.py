@@ -45,7 +45,7 @@ import tempfile
 import mlops_desktop.tracking as mt
 from mlops_desktop.cli.main import main
 home = tempfile.mkdtemp()
-with mt.start_run('e', home=home):
+with mt.start_run(experiment='e', home=home):
     mt.log_metric('x', 1.0)
 assert main(['--home', home, 'runs', 'list']) == 0
 """
@@ -93,3 +93,40 @@ def test_modules_start_with_a_docstring():
     missing = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                if p.stat().st_size and ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) is None]
     assert not missing, f"modules without a docstring line: {missing}"
+
+
+# Packages that everything builds on: they may import each other's kind (errors, paths, ...) but no capability.
+FOUNDATION = ("store",)
+CAPABILITIES = ("tracking", "data", "execution", "recipes", "registry", "serving", "containers", "deploy",
+                "monitoring", "promotion", "backtest", "audit", "interop", "gui", "cli")
+
+
+@pytest.mark.parametrize("package", FOUNDATION)
+def test_foundation_packages_import_no_capability(package):
+    """store/ applies migrations; it must not know the capabilities whose tables they create."""
+    for path in (PACKAGE / package).rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            modules = []
+            if isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module] if node.level == 0 else []
+            for module in modules:
+                parts = module.split(".")
+                assert not (parts[0] == "mlops_desktop" and len(parts) > 1 and parts[1] in CAPABILITIES), \
+                    f"{path.relative_to(PACKAGE)} imports {module}"
+
+
+def test_test_module_basenames_are_unique():
+    """pytest's rootdir import mode refuses two test modules with one basename: the whole run stops at collection."""
+    tests = PACKAGE.parent / "tests"
+    seen: dict[str, Path] = {}
+    clashes = []
+    for path in sorted(tests.rglob("*.py")):
+        if path.name in {"__init__.py", "conftest.py"} or "mlflow_examples" in path.parts:
+            continue
+        if path.name in seen:
+            clashes.append(f"{seen[path.name].relative_to(tests)} and {path.relative_to(tests)}")
+        seen.setdefault(path.name, path)
+    assert not clashes, "test modules share a basename: " + "; ".join(clashes)

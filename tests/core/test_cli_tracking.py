@@ -22,7 +22,7 @@ def cli(*args, home):
 def home(tmp_path):
     h = tmp_path / "ws"
     for i, lr in enumerate([0.1, 0.01, 0.001]):
-        with mt.start_run("cls", f"run-{i}", home=h, params={"lr": lr, "opt": "adam"}):
+        with mt.start_run(experiment="cls", name=f"run-{i}", home=h, params={"lr": lr, "opt": "adam"}):
             for step in range(10):
                 mt.log_metric("acc", 0.5 + lr * step, step=step)
     return h
@@ -75,7 +75,7 @@ def test_errors_are_words_with_meaningful_exit_codes(home):
 
 def test_runs_sync_twice_adds_nothing(tmp_path, capsys):
     spool = tmp_path / "offline.spool"
-    with mt.start_run("offline", spool=spool):
+    with mt.start_run(experiment="offline", spool=spool):
         for i in range(100):
             mt.log_metric("x", float(i))
     home = tmp_path / "ws"

@@ -52,9 +52,10 @@ def test_errors_exit_codes_without_traceback(tmp_path, capsys):
     home = str(tmp_path / "ws")
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n3\n")
-    assert main(["--home", home, "data", "ingest", str(bad), "--dataset", "x"]) == 2
+    assert main(["--home", home, "data", "ingest", str(bad), "--dataset", "x", "--on-malformed", "fail"]) == 2
     err = capsys.readouterr().err
     assert "bad.csv: line 3" in err and "Traceback" not in err
+    assert "--on-malformed reject" in err  # the option that helps
     assert main(["--home", home, "data", "show", "nothing"]) == 3
     assert "no dataset named 'nothing'" in capsys.readouterr().err
     assert main(["--home", home, "data", "query", "SELECT * FROM nothing"]) == 2
@@ -93,3 +94,27 @@ def test_ingest_reports_blank_lines_skipped(tmp_path, capsys):
     assert (result["rows_in"], result["rows_stored"], result["rows_rejected"], result["blank_lines"]) == (2, 2, 0, 2)
     assert main(["--home", home, "data", "ingest", str(data), "--dataset", "b"]) == 0
     assert "blank lines skipped: 2" in capsys.readouterr().out
+
+
+def test_ragged_rows_are_rejected_by_default_and_fail_on_request(tmp_path, capsys):
+    home = str(tmp_path / "ws")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c,d,e\n1,2,3,4,5\n6,7,8,9,10,11,12\n13,14,15,16,17\n")
+    out = run_json(capsys, "--home", home, "data", "ingest", str(bad), "--dataset", "x")
+    assert (out["rows_in"], out["rows_stored"], out["rows_rejected"]) == (3, 2, 1)
+    rejects = run_json(capsys, "--home", home, "data", "rejects", "x")
+    [row] = rejects["rows"]
+    assert (row["_source_line"], row["_reason"], row["_raw_line"]) == (3, "7 fields, the header has 5",
+                                                                        "6,7,8,9,10,11,12")
+    assert main(["--home", home, "data", "rejects", "x"]) == 0
+    assert "6,7,8,9,10,11,12" in capsys.readouterr().out  # the table shows the raw line of a ragged row
+    # the project's mlops.toml asks for the old behaviour: the file is refused, nothing stored
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "mlops.toml").write_text('[datasets.y]\non_malformed = "fail"\n')
+    assert main(["--home", home, "data", "ingest", str(bad), "--dataset", "y", "--project", str(proj)]) == 2
+    assert "line 3: 7 fields, more than the 5 columns" in capsys.readouterr().err
+    assert main(["--home", home, "data", "show", "y"]) == 3
+    (proj / "mlops.toml").write_text('[datasets.y]\non_malformed = "sometimes"\n')
+    assert main(["--home", home, "data", "ingest", str(bad), "--dataset", "y", "--project", str(proj)]) == 2
+    assert "on_malformed must be" in capsys.readouterr().err

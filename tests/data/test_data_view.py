@@ -100,7 +100,8 @@ def test_ingest_dialog_preview_contract_progress_and_rejects(view, ctx, qtbot, t
     dialog = _dialog_with_preview(view, qtbot, tmp_path / "orders.csv",
                                   "order_id,amount\n1,10.5\n2,-3\n3,oops\n4,7\n\n", rows=4)
     assert dialog.dataset.text() == "orders"
-    assert '[columns.amount]\ntype = "string"' in dialog.contract.toPlainText()  # "oops" in the sample
+    draft = dialog.contract.toPlainText()  # "oops" among numbers: still numeric, its row to be rejected
+    assert '[columns.amount]\ntype = "float64"' in draft and "Rows with 'oops' are rejected" in draft
     dialog.contract.setPlainText('[columns.amount]\ntype = "float64"\nmin = 0\n')
     dialog.start()
     qtbot.waitUntil(lambda: dialog.result is not None, timeout=15_000)
@@ -118,7 +119,7 @@ def test_ingest_dialog_preview_contract_progress_and_rejects(view, ctx, qtbot, t
 
 def test_ingest_dialog_reports_malformed_input_and_stores_nothing(view, ctx, qtbot, tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_text("a,b\n1,2\n3,4,5\n")
+    bad.write_text("a,b\n1,2\n3,\"4\n")  # an unterminated quote (a ragged row is now rejected, not refused)
     dialog = view.open_ingest()
     qtbot.addWidget(dialog)
     dialog.paths.setText(str(bad))
@@ -220,4 +221,225 @@ def test_ingest_dialog_partitions_and_the_version_says_so(view, ctx, qtbot, tmp_
         view.resize(1400, 900)
         qtbot.wait(1500)  # the lazy table's first page
         view.grab().save(os.path.join(os.environ["MLOPS_SCREENSHOTS"], "data_partitioned.png"))
+    idle(qtbot, ctx)
+
+
+# ---------------------------------------------------------------------------------------------- issue 14: Data
+def _small(ctx, tmp_path, name: str, text: str) -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_text(text)
+    ingest(ctx.workspace, [str(path)], name)
+
+
+def test_sql_follows_the_selected_dataset_and_times_the_query(view, ctx, qtbot, tmp_path):
+    _small(ctx, tmp_path, "small", "k,v\nx,1\ny,2\n")
+    view.refresh()
+    qtbot.waitUntil(lambda: view.list.count() == 2, timeout=10_000)
+    view.show_item(tab="sql")
+    view.show_item(dataset="small")
+    qtbot.waitUntil(lambda: view.sql.sql() == "SELECT * FROM small LIMIT 100", timeout=10_000)
+    qtbot.waitUntil(lambda: view.sql.model.columns == ["k", "v"], timeout=10_000)
+    assert view.sql.model.rows == [("x", "1"), ("y", "2")]
+    assert " rows in " in view.sql.status.text() and view.sql.status.text().split(" in ")[1].split()[1] in ("ms", "s")
+    view.show_item(dataset="big")
+    qtbot.waitUntil(lambda: view.sql.model.columns == ["id", "value", "kind"], timeout=10_000)
+    assert view.sql.sql() == "SELECT * FROM big LIMIT 100"
+    # a query the user wrote is theirs: another dataset does not replace it
+    view.sql.set_sql("SELECT count(*) AS n FROM small")
+    view.show_item(dataset="small")
+    qtbot.waitUntil(lambda: view.current_name() == "small", timeout=10_000)
+    idle(qtbot, ctx)
+    assert view.sql.sql() == "SELECT count(*) AS n FROM small"
+
+
+def test_sql_error_dims_the_old_result_and_clears_when_moving_on(view, ctx, qtbot, tmp_path):
+    view.show_item(tab="sql")
+    view.sql.set_sql("SELECT kind, count(*) AS n FROM big GROUP BY kind ORDER BY kind")
+    view.sql.run()
+    qtbot.waitUntil(lambda: view.sql.model.rowCount() == 2, timeout=10_000)
+    assert not view.sql.dim.isEnabled()
+    view.sql.set_sql("SELECT nope FROM big")
+    view.sql.run()
+    qtbot.waitUntil(lambda: view.sql.error != "", timeout=10_000)
+    assert view.sql.dim.isEnabled() and view.sql.model.rowCount() == 2  # the old rows stay, dimmed
+    assert "nope" in view.sql.status.text() and "previous query" in view.sql.status.text()
+    assert view.sql.status.objectName() == "error"
+    view.tabs.setCurrentIndex(0)  # the user moves on
+    assert view.sql.error == "" and view.sql.status.text() == ""
+
+
+def test_sql_history_is_kept_and_chosen(view, ctx, qtbot):
+    from mlops_desktop.gui.views.data_sql import SqlPanel
+
+    view.show_item(tab="sql")
+    for sql in ("SELECT 1 AS one", "SELECT max(id) AS top FROM big"):
+        view.sql.set_sql(sql)
+        view.sql.run()
+        qtbot.waitUntil(lambda: view.sql.last_sql == sql, timeout=10_000)  # noqa: B023 - waited here
+    assert view.sql.history[:2] == ["SELECT max(id) AS top FROM big", "SELECT 1 AS one"]
+    box = view.sql.history_box
+    assert box.itemData(2) == "SELECT 1 AS one"
+    box.activated.emit(2)
+    assert view.sql.sql() == "SELECT 1 AS one"
+    again = SqlPanel(ctx)  # the next start reads the same history from the settings
+    qtbot.addWidget(again)
+    assert again.history[:2] == view.sql.history[:2]
+
+
+def test_sql_editor_completes_table_and_column_names(view, ctx, qtbot):
+    from PySide6.QtCore import Qt
+
+    view.show_item(tab="sql")
+    editor = view.sql.editor
+    assert {"big", "id", "value", "kind"} <= set(editor.names())
+    editor.setPlainText("SELECT va")
+    editor.moveCursor(editor.textCursor().MoveOperation.End)
+    editor.setFocus()
+    qtbot.keyClicks(editor, "l")
+    popup = editor.completer.popup()
+    qtbot.waitUntil(popup.isVisible, timeout=3000)
+    assert editor.completer.currentCompletion() == "value"
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    assert editor.toPlainText() == "SELECT value" and not popup.isVisible()
+    qtbot.keyClicks(editor, " FROM b")
+    qtbot.keyClick(editor, Qt.Key.Key_Space, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Space asks for names
+    qtbot.waitUntil(popup.isVisible, timeout=3000)
+    qtbot.keyClick(editor, Qt.Key.Key_Tab)
+    assert editor.toPlainText() == "SELECT value FROM big"
+
+
+def test_numbers_are_right_aligned_in_the_data_tables(view, ctx, qtbot):
+    from PySide6.QtCore import Qt
+
+    right = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    role = Qt.ItemDataRole.TextAlignmentRole
+    view.show_item(tab="sql")
+    view.sql.set_sql("SELECT kind, count(*) AS n, avg(value) AS mean FROM big GROUP BY kind")
+    view.sql.run()
+    qtbot.waitUntil(lambda: view.sql.model.rowCount() == 2, timeout=10_000)
+    m = view.sql.model
+    assert [m.data(m.index(0, c), role) == right for c in range(3)] == [False, True, True]
+    assert m.headerData(1, Qt.Orientation.Horizontal, role) == right
+    versions = view.versions_model
+    cols = versions.columns
+    assert versions.data(versions.index(0, cols.index("rows")), role) == right  # "2,000,000"
+    assert versions.data(versions.index(0, cols.index("mode")), role) != right
+    lazy = view.table_model
+    assert lazy.data(lazy.index(0, 0), role) == right and lazy.data(lazy.index(0, 2), role) != right
+    idle(qtbot, ctx)
+
+
+def test_rejects_summary_groups_by_rule_and_column(view, ctx, qtbot, tmp_path):
+    from mlops_desktop.data.contract import contract_from_dict
+
+    path = tmp_path / "trips.csv"
+    path.write_text("id,fare,zone\n1,-3,n\n2,-12.5,s\n3,abc,n\n4,5,up\n5,6,n\n")
+    contract = contract_from_dict({"columns": {"fare": {"type": "float64", "min": 0},
+                                               "zone": {"allowed": ["n", "s"]}}}, "test")
+    ingest(ctx.workspace, [str(path)], "trips", contract=contract)
+    view.show_item(dataset="trips@1", tab="rejects")
+    qtbot.waitUntil(lambda: view.rejects.summary is not None and view.rejects.summary.rows == 4, timeout=10_000)
+    assert view.rejects.labels() == ["fare < min 0: 2", "fare not a valid float64: 1", "zone not an allowed value: 1"]
+    assert view.rejects.rows.rowCount() == 4
+    idle(qtbot, ctx)
+
+
+def test_ingest_draft_keeps_a_number_column_numeric_despite_na(view, ctx, qtbot, tmp_path):
+    dialog = _dialog_with_preview(view, qtbot, tmp_path / "Fares 2024.csv",
+                                  "id,fare\n1,10.5\n2,n/a\n3,7\n4,8.25\n", rows=4)
+    assert dialog.dataset.text() == "fares_2024"  # from the file name
+    draft = dialog.contract.toPlainText()
+    assert '[columns.fare]\ntype = "float64"' in draft and "'n/a'" in draft
+    assert dialog.null_words.text() == "n/a"  # proposed as a null word
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.result is not None, timeout=15_000)
+    assert (dialog.result.rows_stored, dialog.result.rows_rejected) == (4, 0)
+    version = catalog.resolve(ctx.workspace.db, "fares_2024")
+    assert version.schema["fare"] == "float64"
+    assert lake.scan(ctx.workspace, version).collect()["fare"].to_list() == [10.5, None, 7.0, 8.25]
+    idle(qtbot, ctx)
+
+
+def test_ingest_dialog_names_the_dataset_from_a_typed_path(view, ctx, qtbot, tmp_path):
+    folder = tmp_path / "sales"
+    folder.mkdir()
+    (folder / "a.csv").write_text("x\n1\n")
+    dialog = view.open_ingest()
+    qtbot.addWidget(dialog)
+    dialog.paths.setText(str(folder / "*.csv"))
+    dialog.load_preview()  # the Preview button, or Enter in the files field
+    assert dialog.dataset.text() == "sales"
+    dialog.dataset.setText("mine")
+    dialog.paths.setText(str(folder / "a.csv"))
+    dialog.load_preview()
+    assert dialog.dataset.text() == "mine"  # a name the user typed stays
+    qtbot.waitUntil(lambda: dialog.preview_model.rowCount() == 1, timeout=10_000)
+    idle(qtbot, ctx)
+
+
+def test_status_bar_error_clears_when_the_user_moves_on(ctx, qtbot, big):
+    from mlops_desktop.gui.app import make_window
+
+    window = make_window(ctx)
+    qtbot.addWidget(window)
+    window.show()
+    window.navigate("data")
+    data = window.area("data")
+    qtbot.waitUntil(lambda: data.current_version() is not None, timeout=10_000)
+    ctx.notifications.error("SQL query", "query failed: no column nope")
+    assert "nope" in window.status_message.text()
+    data.tabs.setCurrentIndex(TABS_SQL)
+    assert window.status_message.text() == ""
+    ctx.notifications.success("Ingest trips: done")
+    data.tabs.setCurrentIndex(0)
+    assert window.status_message.text() == "Ingest trips: done"  # a completion is no stale error
+    ctx.notifications.warning("Inspect gpu1", "unreachable")
+    window.navigate("jobs")
+    assert window.status_message.text() == ""
+    idle(qtbot, ctx)
+    window.close()
+
+
+TABS_SQL = 3
+
+
+def test_sql_cancel_drops_the_rows_of_a_cancelled_query(view, ctx, qtbot, monkeypatch):
+    import threading
+
+    from mlops_desktop.data import query as query_module
+
+    release = threading.Event()
+
+    original = query_module.query
+
+    def slow_query(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the real query, held until cancelled
+        release.wait(10)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(query_module, "query", slow_query)
+    view.show_item(tab="sql")
+    view.sql.set_sql("SELECT 1 AS one")
+    view.sql.run()
+    assert view.sql.cancel_button.isEnabled()
+    view.sql.cancel()
+    release.set()
+    qtbot.waitUntil(lambda: view.sql.status.text().startswith("cancelled"), timeout=10_000)
+    assert view.sql.last_sql != "SELECT 1 AS one" and view.sql.model.columns != ["one"]
+    idle(qtbot, ctx)
+
+
+def test_profile_plot_follows_the_theme(view, ctx, qtbot, qapp):
+    from mlops_desktop.gui import theme
+
+    view.show_item(tab="profile")
+    qtbot.waitUntil(lambda: bool(view.profile.bars()), timeout=15_000)
+    light = view.profile.plot.backgroundBrush().color().lightness()
+    assert light > 200, "the histogram's background is dark on the light theme"
+    theme.apply(qapp, "dark")
+    try:
+        view.on_theme_changed()
+        assert view.profile.plot.backgroundBrush().color().lightness() < 60
+        assert view.profile.plot.getAxis("left").textPen().color().lightness() > 150
+    finally:
+        theme.apply(qapp, "light")
     idle(qtbot, ctx)

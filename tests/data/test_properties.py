@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mlops_desktop.data import catalog, lake
 from mlops_desktop.data.contract import contract_from_dict
 from mlops_desktop.data.ingest import ingest
+from mlops_desktop.data.sources import SourceOptions
 from mlops_desktop.errors import MlopsError
 from mlops_desktop.workspace import Workspace
 
@@ -43,8 +44,8 @@ def expected_bad(row: tuple[str, str, str]) -> bool:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=rows, ragged=st.booleans())
-def test_no_row_is_ever_lost(rows, ragged):
+@given(rows=rows, ragged=st.booleans(), mode=st.sampled_from(["reject", "fail"]))
+def test_no_row_is_ever_lost(rows, ragged, mode):
     tmp = Path(tempfile.mkdtemp())
     try:
         buf = io.StringIO()
@@ -53,20 +54,20 @@ def test_no_row_is_ever_lost(rows, ragged):
         writer.writerows(rows)
         text = buf.getvalue()
         if ragged:
-            text += "1,2\n"  # a short row: the whole file must be refused, not silently padded
+            text += "1,2\n"  # a short row: rejected (or the whole file refused), never silently padded
         path = tmp / "messy.csv"
         path.write_text(text, encoding="utf-8")
         with Workspace.open(tmp / "ws") as ws:
             try:
-                result = ingest(ws, [str(path)], "m", contract=CONTRACT)
+                result = ingest(ws, [str(path)], "m", contract=CONTRACT, options=SourceOptions(on_malformed=mode))
             except MlopsError as exc:
-                assert ragged, f"valid CSV refused: {exc}"
+                assert ragged and mode == "fail", f"valid CSV refused: {exc}"
                 assert "messy.csv: line" in str(exc)
                 assert catalog.list_datasets(ws.db) == []
                 return
-            assert not ragged, "a short row was accepted"
-            assert result.rows_in == result.rows_stored + result.rows_rejected == len(rows)
-            assert result.rows_rejected == sum(expected_bad(r) for r in rows)
+            assert not ragged or mode == "reject", "a short row was accepted"
+            assert result.rows_in == result.rows_stored + result.rows_rejected == len(rows) + ragged
+            assert result.rows_rejected == sum(expected_bad(r) for r in rows) + ragged
             stored = lake.open_dataset(ws, "m")
             assert stored.height == result.rows_stored
             files = lake.reject_files(ws, catalog.resolve(ws.db, "m"))
@@ -78,6 +79,10 @@ def test_no_row_is_ever_lost(rows, ragged):
                 got = sorted((stored["s"].fill_null("").to_list()) + rejected["s"].fill_null("").to_list())
             else:
                 got = sorted(stored["s"].fill_null("").to_list())
+            if ragged:  # the short row is rejected with its raw text and why
+                short = rejected.filter(pl.col("_raw_line") == "1,2")
+                assert short["_reason"].to_list() == ["2 fields, the header has 3"]
+                got.remove("")
             assert got == sorted(r[2] for r in rows)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -327,3 +327,20 @@ def test_tsv_without_header_with_null_words_agrees_with_the_text_path(ws, src, m
     assert _outcome(ws, "fast") == _outcome(ws, "slow")
     rej = _rejects(ws, "fast")
     assert rej[REJECT_LINE].to_list() == [2, 3] and rej["column_3"].to_list() == ["x", "q\tq"]
+
+
+def test_ragged_rows_keep_the_typed_path_and_agree_with_the_text_path(ws, src, monkeypatch):
+    body = "".join(f"{i},{i % 500}.5,{i % 7},{'true' if i % 2 else 'false'},AB{i % 90 + 10}\n" for i in range(1, 3000))
+    lines = body.splitlines(keepends=True)
+    lines[100] = lines[100].rstrip("\n") + ",extra\n"  # a field too many
+    lines[200] = lines[200].rsplit(",", 1)[0] + "\n"  # a field too few
+    lines[300] = "301,-1,1,true,AB12\n"  # and an ordinary bad row
+    path = src("ragged.csv", "id,price,qty,flag,code\n" + "".join(lines))
+    spy = Paths(monkeypatch)
+    fast, slow = _ingest_both(ws, path, monkeypatch)
+    assert spy.typed and spy.typed[-1] is not None  # the read that stored the version was the typed one
+    assert (fast.rows_stored, fast.rows_rejected) == (slow.rows_stored, slow.rows_rejected) == (2996, 3)
+    assert _outcome(ws, "fast") == _outcome(ws, "slow")
+    rej = _rejects(ws, "fast")
+    assert rej[REJECT_LINE].to_list() == [102, 202, 302]
+    assert rej["_raw_line"].to_list() == [lines[100].rstrip("\n"), lines[200].rstrip("\n"), None]

@@ -46,11 +46,11 @@ def test_bad_file_is_reported_and_not_retried_until_it_changes(ws, tmp_path):
     folder = tmp_path / "drop"
     folder.mkdir()
     (folder / "good.csv").write_text("id\n1\n")
-    (folder / "bad.csv").write_text("id,v\n1\n2,3,4\n")
+    (folder / "bad.csv").write_bytes(b"id\n1\n2\xff\n")  # not UTF-8: the file is refused
     failed: set = set()
     outcome = watch_round(ws, folder, "e", min_age_s=0, failed=failed)
     assert len(outcome.ingested) == 1
-    assert len(outcome.failed) == 1 and "bad.csv: line 2: 1 fields" in outcome.failed[0][1]
+    assert len(outcome.failed) == 1 and "bad.csv: line 3" in outcome.failed[0][1]
     assert watch_round(ws, folder, "e", min_age_s=0, failed=failed).failed == []
 
 

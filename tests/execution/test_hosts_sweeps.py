@@ -9,7 +9,7 @@ import pytest
 from mlops_desktop.execution import sweeps
 from mlops_desktop.execution.errors import HostConfigError, HostNotFoundError, JobError
 from mlops_desktop.execution.hosts import HostRegistry
-from mlops_desktop.execution.launch import build_argv, parse_params, wrapper_script
+from mlops_desktop.execution.launch import build_argv, parse_exit, parse_params, wrapper_script
 
 
 def test_local_host_always_exists_and_cannot_be_removed(ws) -> None:
@@ -123,5 +123,6 @@ def test_wrapper_quotes_hostile_values(tmp_path: Path) -> None:
     (job_dir / "run.sh").write_text(script)
     subprocess.run(["/bin/sh", str(job_dir / "run.sh")], check=True, cwd=tmp_path)
     assert (job_dir / "output.log").read_text() == "it's $(touch pwned2) ; \"q\" ü\n"
-    assert (job_dir / "exit_code").read_text().strip() == "0"
+    code, seconds = parse_exit((job_dir / "exit_code").read_text())  # the code, then the job's start and end
+    assert code == 0 and seconds is not None and 0 <= seconds < 5
     assert not list(tmp_path.rglob("pwned*"))

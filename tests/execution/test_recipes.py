@@ -46,7 +46,7 @@ def test_sklearn_classifier_recipe(ws, tmp_path: Path, table: Path) -> None:
     [inp] = ws.tracking.list_inputs(job.run_uuid)
     assert inp.dataset == "train data" and len(inp.digest) == 64
     sig = json.loads(ws.tracking.artifact_file(job.run_uuid, "model/signature.json").read_text())
-    assert [i["name"] for i in sig["inputs"]] == ["a", "b", "c"] and sig["output"]["classes"] == ["no", "yes"]
+    assert [i["name"] for i in sig["inputs"]] == ["a", "b", "c"] and sig["classes"] == ["no", "yes"]
     model = sklearn_recipe.load_model(ws.tracking.artifact_file(job.run_uuid, "model/model.skops"))
     pred = model.predict(pd.DataFrame({"a": [3.0], "b": [3.0], "c": ["x"]}))
     assert list(pred) == ["yes"]

@@ -20,7 +20,7 @@ from mlops_desktop.workspace import Workspace
 
 def test_context_manager_finishes_and_flushes(tmp_path):
     home = tmp_path / "ws"
-    with mt.start_run("exp", "ok", home=home, params={"lr": 0.1}) as run:
+    with mt.start_run(experiment="exp", name="ok", home=home, params={"lr": 0.1}) as run:
         for i in range(1000):
             mt.log_metric("loss", 1.0 / (i + 1), step=i)
         mt.log_metrics({"a": 1, "b": np.float32(2.5)}, step=0)
@@ -36,7 +36,7 @@ def test_context_manager_finishes_and_flushes(tmp_path):
 
 def test_exception_marks_failed_and_keeps_points(tmp_path):
     with pytest.raises(ZeroDivisionError):
-        with mt.start_run("exp", home=tmp_path) as run:
+        with mt.start_run(experiment="exp", home=tmp_path) as run:
             mt.log_metric("x", 1.0)
             1 / 0  # noqa: B018
     ws = Workspace.open(tmp_path)
@@ -69,10 +69,18 @@ def test_bad_metric_values_raise_at_the_call(tmp_path, key, value, fragment):
             mt.log_metric(key, value)
 
 
-def test_logging_without_a_run_is_a_clear_error():
+def test_logging_without_a_run_starts_one_as_mlflow_does(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLOPS_DESKTOP_HOME", str(tmp_path))
     assert mt.active_run() is None
-    with pytest.raises(UsageError, match="no active run"):
-        mt.log_params({"a": 1})
+    mt.log_params({"a": 1})
+    run = mt.active_run()
+    assert run is not None and run.info.status == "RUNNING"
+    mt.end_run()
+    ws = Workspace.open(tmp_path)
+    got = ws.tracking.get_run(run.uuid)
+    assert got.params == {"a": "1"} and got.status == "finished"
+    assert ws.tracking.get_experiment(got.experiment_id).name == "Default"
+    ws.close()
 
 
 def test_torch_tensors_are_converted_off_the_callers_thread(tmp_path):
@@ -109,7 +117,7 @@ def test_sigterm_marks_run_killed_and_keeps_flushed_points(tmp_path):
     home = tmp_path / "ws"
     proc = subprocess.Popen([sys.executable, "-c", f"""
 import time, mlops_desktop.tracking as mt
-with mt.start_run('exp', 'victim', home={str(home)!r}) as run:
+with mt.start_run(experiment='exp', name='victim', home={str(home)!r}) as run:
     print(run.uuid, flush=True)
     for i in range(10**9):
         mt.log_metric('x', float(i), step=i)
@@ -136,7 +144,7 @@ def test_a_scripts_own_sigterm_handler_is_left_alone(tmp_path):
 import os, signal, time, mlops_desktop.tracking as mt
 stop = []
 signal.signal(signal.SIGTERM, lambda s, f: stop.append(s))
-with mt.start_run('exp', home={str(home)!r}) as run:
+with mt.start_run(experiment='exp', home={str(home)!r}) as run:
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(0.2)
     mt.log_metric('after_signal', 1.0)
@@ -170,7 +178,7 @@ def test_spool_mode_round_trip_is_idempotent_and_incremental(tmp_path):
     spool = tmp_path / "remote" / "run.spool"
     art = tmp_path / "weights.bin"
     art.write_bytes(b"\x00\x01" * 1000)
-    with mt.start_run("remote-exp", "r1", spool=spool, params={"lr": 0.01}) as run:
+    with mt.start_run(experiment="remote-exp", name="r1", spool=spool, params={"lr": 0.01}) as run:
         for i in range(500):
             mt.log_metric("loss", 1.0 / (i + 1), step=i)
         mt.log_metric("nan_metric", float("nan"))
@@ -193,7 +201,7 @@ def test_two_importers_of_one_spool_apply_each_record_once(tmp_path):
     import threading
 
     spool = tmp_path / "s.spool"
-    with mt.start_run("e", spool=spool, flush_interval=0.001) as run:
+    with mt.start_run(experiment="e", spool=spool, flush_interval=0.001) as run:
         for i in range(3000):
             mt.log_metric("a", float(i), step=i)
             if i % 100 == 0:
@@ -224,7 +232,7 @@ def test_two_importers_of_one_spool_apply_each_record_once(tmp_path):
 
 def test_spool_import_ignores_a_partial_last_line_until_it_completes(tmp_path):
     spool = tmp_path / "s.spool"
-    with mt.start_run("e", spool=spool) as run:
+    with mt.start_run(experiment="e", spool=spool) as run:
         mt.log_metric("a", 1.0, step=0)
     lines = spool.read_bytes().splitlines(keepends=True)
     spool.write_bytes(b"".join(lines[:-1]) + lines[-1][:10])  # run_end cut mid-line, as by a crash
@@ -240,7 +248,7 @@ def test_spool_import_ignores_a_partial_last_line_until_it_completes(tmp_path):
 
 def test_damaged_spool_is_reported_with_its_line(tmp_path):
     spool = tmp_path / "s.spool"
-    with mt.start_run("e", spool=spool):
+    with mt.start_run(experiment="e", spool=spool):
         mt.log_metric("a", 1.0)
     with spool.open("ab") as fh:
         fh.write(b"{not json}\n")

@@ -63,7 +63,7 @@ def test_spool_round_trip_is_exact_and_idempotent(tmp_path_factory, points, para
 
     root = tmp_path_factory.mktemp("spool")
     spool = root / "run.spool"
-    with mt.start_run("prop", spool=spool, params=params, capture_git=False) as run:
+    with mt.start_run(experiment="prop", spool=spool, params=params, capture_git=False) as run:
         for key, value, step in points:
             mt.log_metric(key, value, step=step)
     ws = Workspace.open(root / "ws")

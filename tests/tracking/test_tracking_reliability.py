@@ -14,13 +14,14 @@ import pytest
 from tracking_helpers import run_python
 
 from mlops_desktop.errors import SchemaTooNewError, StoreCorruptError, StoreReadOnlyError
-from mlops_desktop.store.migrations import MIGRATIONS, migrate, schema_snapshot
+from mlops_desktop.schema import MIGRATIONS
+from mlops_desktop.store.migrations import migrate, schema_snapshot
 from mlops_desktop.workspace import Workspace
 
 WRITER = """
 import sys, mlops_desktop.tracking as mt
 idx = int(sys.argv[1])
-with mt.start_run('concurrent', f'writer-{idx}', flush_interval=0.02) as run:
+with mt.start_run(experiment='concurrent', name=f'writer-{idx}', flush_interval=0.02) as run:
     for i in range(100_000):
         mt.log_metric('x', float(i * 10 + idx), step=i)
         if i % 20_000 == 0:
@@ -54,7 +55,7 @@ def test_sigkill_after_flush_keeps_flushed_points_and_run_becomes_lost(tmp_path)
     home = tmp_path / "ws"
     proc = subprocess.Popen([sys.executable, "-c", f"""
 import time, mlops_desktop.tracking as mt
-run = mt.start_run('exp', home={str(home)!r})
+run = mt.start_run(experiment='exp', home={str(home)!r})
 for i in range(5000):
     mt.log_metric('x', float(i), step=i)
 mt.flush()
@@ -163,7 +164,7 @@ def test_full_tmpfs_is_reported_and_keeps_what_was_stored(tmpfs):
 import os, numpy as np
 import mlops_desktop.tracking as mt
 from mlops_desktop.errors import StoreError
-run = mt.start_run('exp', flush_interval=3600)
+run = mt.start_run(experiment='exp', flush_interval=3600)
 mt.log_metric('x', 1.0, step=0)
 mt.flush()
 print(run.uuid, flush=True)
@@ -208,7 +209,7 @@ def test_disk_full_is_reported_and_stored_points_survive(tmp_path):
 import resource, signal, os, sys
 import mlops_desktop.tracking as mt
 from mlops_desktop.errors import StoreError
-run = mt.start_run('exp', flush_interval=3600)
+run = mt.start_run(experiment='exp', flush_interval=3600)
 for i in range(20_000):
     mt.log_metric('x', float(i), step=i)
 mt.flush()
@@ -239,7 +240,7 @@ print('NO ERROR')
 
 def test_fresh_schema_equals_one_migrated_step_by_step(tmp_path):
     fresh = sqlite3.connect(tmp_path / "fresh.db", isolation_level=None)
-    migrate(fresh, "fresh")
+    migrate(fresh, "fresh", MIGRATIONS)
     stepwise = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
     for n in range(1, len(MIGRATIONS) + 1):  # as if each release had opened it in turn
         migrate(stepwise, "old", MIGRATIONS[:n])
@@ -253,7 +254,7 @@ def test_schema_matches_the_committed_snapshot(tmp_path):
     from pathlib import Path
 
     conn = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
-    migrate(conn, "s")
+    migrate(conn, "s", MIGRATIONS)
     snapshot = "\n".join(f"{t} {n}: {s}" for t, n, s in schema_snapshot(conn)) + "\n"
     path = Path(__file__).with_name("schema.snapshot.txt")
     if os.environ.get("MLOPS_UPDATE_SCHEMA_SNAPSHOT"):
@@ -298,7 +299,7 @@ def test_failed_migration_rolls_back_completely(tmp_path):
 
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     bad = MIGRATIONS + [Migration("9000_broken", "CREATE TABLE ok_table(x);\nCREATE TABLE broken(;")]
-    migrate(conn, "m")
+    migrate(conn, "m", MIGRATIONS)
     with pytest.raises(sqlite3.OperationalError):
         migrate(conn, "m", bad)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
