@@ -25,10 +25,13 @@ def _subcommands(sub: argparse._SubParsersAction, name: str, dest: str, help: st
 def register(sub: argparse._SubParsersAction) -> None:
     imp = _subcommands(sub, "import", "import_command", "import from other tools", "SOURCE")
     p = command(imp, "neptune", cmd_import_neptune,
-                "import a Neptune Exporter export (Parquet): projects, runs, configs, tags, series, files, forks")
-    p.add_argument("path", metavar="PATH", help="the exporter's output folder (holding data/ and files/) or its data folder")
-    p.add_argument("--files", metavar="DIR", help="the exporter's files folder (default: PATH/files)")
-    p.add_argument("--project", action="append", metavar="ORG/PROJECT", help="only this Neptune project (repeatable)")
+                "import a Neptune Exporter export (Parquet) or the Neptune client's offline folders (.neptune/)")
+    p.add_argument("path", metavar="PATH", help="the exporter's output folder (holding data/ and files/) or its data "
+                   "folder; or a folder holding .neptune/, .neptune itself, its offline/ or async/, or one run__ folder")
+    p.add_argument("--files", metavar="DIR", help="the exporter's files folder (default: PATH/files); for .neptune/, "
+                   "where uploaded files moved to (looked up by name when not at the path the run recorded)")
+    p.add_argument("--project", action="append", metavar="ORG/PROJECT", help="only this Neptune project (repeatable); "
+                   "for .neptune/ folders, the experiment to import into (default: neptune-offline)")
     p.add_argument("--skip-incomplete", action="store_true",
                    help="import the runs whose export finished and skip the others (default: refuse the export)")
     p.add_argument("--allow-missing-files", action="store_true",

@@ -146,4 +146,5 @@ def apply_router(backend: KubernetesBackend, spec: DeploymentSpec, revision: Rev
     if gone:
         step(0.98, "removed what the new plan no longer has: " + ", ".join(gone))
     desired = sum(a.replicas for a in plan.arms)
-    return backend._result("healthy", f"{len(plan.arms)} arms and the router ready", desired, desired, events, t0)
+    detail = f"{len(plan.arms)} arms and the router ready" + backend.wait_service(name, deadline_at, step)
+    return backend._result("healthy", detail, desired, desired, events, t0)

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     )
 
 UNDO_WAIT_S = 60.0  # how long a restored template may take to be ready again (its old pods usually still run)
+# Pods ready is not yet "the URL answers": kube-proxy programs a new NodePort a moment later (about 1 s seen here).
+SERVICE_WAIT_MIN_S = 5.0
+SERVICE_WAIT_MAX_S = 30.0
 
 
 class KubernetesBackend:
@@ -176,8 +179,35 @@ class KubernetesBackend:
             gone = ko.delete_owned(api, name, keep={f"deployment/{name}", f"service/{name}"})
             if gone:
                 step(0.97, "removed the router and arms: " + ", ".join(gone))
-            return self._result("healthy", seen.detail, seen.ready, seen.desired, events, t0)
+            detail = seen.detail + self.wait_service(name, t0 + deadline_s, step)
+            return self._result("healthy", detail, seen.ready, seen.desired, events, t0)
         return self._roll_back([(name, put)], seen, events, t0)
+
+    def wait_service(self, name: str, until: float, step: Any) -> str:
+        """Wait until the Service URL this machine is given answers /v2/health/ready; '' once it does, else a note.
+
+        Bounded by the rollout's deadline (at least SERVICE_WAIT_MIN_S, at most SERVICE_WAIT_MAX_S). The pods are
+        ready either way: an unreachable NodePort (a firewall, a node address this machine cannot route to) is
+        reported on the result, not rolled back.
+        """
+        from mlops_desktop.deploy.kube_status import endpoints
+
+        if self.service_type == "ClusterIP":
+            return ""  # reached from inside the cluster only: nothing this machine can check
+        urls = [e.url for e in endpoints(self, name) if e.role in ("replica", "router")]
+        if not urls:
+            return "; the Service has no address this machine can reach yet"
+        url = urls[0]
+        t0 = time.monotonic()
+        stop = t0 + min(SERVICE_WAIT_MAX_S, max(SERVICE_WAIT_MIN_S, until - t0))
+        while True:
+            if _answers(url + "/v2/health/ready"):
+                step(0.99, f"{url} answers ({time.monotonic() - t0:.1f} s after the pods were ready)")
+                return ""
+            if time.monotonic() >= stop:
+                step(0.99, f"{url} did not answer /v2/health/ready within {stop - t0:.0f} s")
+                return f"; the pods are ready but {url} did not answer within {stop - t0:.0f} s"
+            time.sleep(0.2)
 
     @staticmethod
     def _say_service(step: Any, svc: Any) -> None:
@@ -291,6 +321,17 @@ class KubernetesBackend:
 
     def router_name(self, name: str) -> str:
         return workload_name(name, ROUTER_SUFFIX)
+
+
+def _answers(url: str) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as resp:  # noqa: S310 - our own Service's http URL
+            return int(resp.status) == 200
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
 
 
 def _node_ready(node: Any) -> bool:

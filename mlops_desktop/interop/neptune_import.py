@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import sqlite3
 import tempfile
 import uuid as uuidlib
@@ -72,6 +73,12 @@ def import_neptune(store: Any, path: str | Path, *, files_path: str | Path | Non
     Importing the same export again adds nothing (runs are keyed by Neptune project and run id).
     """
     progress = progress or Progress()
+    from mlops_desktop.interop import neptune_offline
+
+    if neptune_offline.is_offline_folder(Path(path)):
+        experiment = projects[0] if projects else "neptune-offline"
+        return import_offline(store, path, files_path=files_path, experiment=experiment,
+                              allow_missing_files=allow_missing_files, progress=progress)
     scan = scan_export(path, files_path, projects=projects, skip_incomplete=skip_incomplete,
                        allow_missing_files=allow_missing_files, progress=progress.sub(0.0, 0.3))
     if projects:
@@ -109,6 +116,142 @@ def import_neptune(store: Any, path: str | Path, *, files_path: str | Path | Non
     store.db.write(tx)
     write_progress.update(1.0, "done")
     return result[0]
+
+
+def import_offline(store: Any, path: str | Path, *, files_path: str | Path | None = None,
+                   experiment: str = "neptune-offline", allow_missing_files: bool = False,
+                   progress: Progress | None = None) -> NeptuneImport:
+    """The Neptune client's offline/async folders: read every run's log first, then write them in ONE transaction."""
+    from mlops_desktop.errors import UsageError
+    from mlops_desktop.interop.neptune_offline import read_folder, run_folders
+
+    progress = progress or Progress()
+    folders = run_folders(path)
+    runs = []
+    for index, (mode, folder) in enumerate(folders):
+        progress.update(0.3 * index / len(folders), f"reading {folder.name}")
+        runs.append(read_folder(mode, folder, Path(files_path) if files_path else None))
+        progress.check()
+    missing = [f"{r.folder.name}: {m}" for r in runs for m in r.missing_files]
+    if missing and not allow_missing_files:
+        raise UsageError(f"{len(missing)} uploaded file(s) are no longer where the run recorded them, e.g. "
+                         f"{missing[0]}; give their folder with --files DIR, or --allow-missing-files to import "
+                         "without them")
+    existing = {r[0] for r in store.db.query("SELECT uuid FROM runs")}
+    todo = [r for r in runs if neptune_run_uuid("offline", r.container_id) not in existing]
+    result: list[NeptuneImport] = []
+
+    def tx(conn: sqlite3.Connection) -> None:
+        stats = NeptuneImport(projects=1 if runs else 0, runs_skipped=len(runs) - len(todo))
+        with tempfile.TemporaryDirectory(prefix="mlops-neptune-") as tmp:
+            for index, run in enumerate(todo):
+                progress.update(0.3 + 0.7 * index / len(todo), f"run {index + 1} of {len(todo)}: {run.container_id}")
+                _import_offline_run(store, run, experiment, Path(tmp) / str(index), stats)
+                progress.check()  # cancelling rolls the whole import back
+        result[:] = [stats]
+
+    store.db.write(tx)
+    progress.update(1.0, "done")
+    return result[0]
+
+
+def _import_offline_run(store: Any, run: Any, experiment_name: str, tmp: Path, stats: NeptuneImport) -> None:
+    from mlops_desktop.interop.neptune_offline import STEP_DIGITS
+
+    run_uuid = neptune_run_uuid("offline", run.container_id)
+    sys_ = {k: v for k, (_, v) in run.params.items() if k.startswith("sys/")}
+    start = run.created.timestamp() if run.created else run.last_at
+    params: dict[str, Any] = {}
+    types: dict[str, str] = {}
+    tmp.mkdir(parents=True)
+    for name, (kind, value) in sorted(run.params.items()):
+        if name.startswith("sys/"):
+            continue
+        text = _param_value(kind, value)
+        if len(text) > MAX_PARAM_LENGTH:
+            stats.artifacts += _log_bytes(store, run_uuid, tmp, text.encode(), f"neptune/params/{name}.txt")
+            stats.warnings.append(f"run {run.container_id}: config {name!r} is {len(text)} characters long; kept "
+                                  f"as the artifact neptune/params/{name}.txt")
+            continue
+        params[name] = text
+        types[name] = kind
+    for name, values in sorted(run.string_sets.items()):
+        if name != "sys/tags":
+            params[name] = _param_value("string_set", sorted(values))
+            types[name] = "string_set"
+    every_step = [p[0] for points in (*run.floats.values(), *run.strings.values()) for p in points]
+    digits = next((d for d in range(STEP_DIGITS + 1)
+                   if all(s % 10 ** (STEP_DIGITS - d) == 0 for s in every_step)), STEP_DIGITS)
+    tags = {"imported_from": "neptune", "neptune.run_id": run.container_id, "neptune.mode": run.mode,
+            "neptune.folder": run.folder.name}
+    tags.update({str(t): "" for t in sorted(run.string_sets.get("sys/tags", ())) if t})
+    if digits:
+        tags["neptune.step_scale"] = str(10 ** digits)
+    if any(kind != "string" for kind in types.values()):
+        tags["neptune.config_types"] = json.dumps(types, sort_keys=True, separators=(",", ":"))
+    for name, (kind, value) in run.params.items():
+        if name.startswith("sys/") and name not in RUN_FIELDS:
+            tags[f"neptune.{name}"] = _param_value(kind, value)
+    experiment = store.get_or_create_experiment(experiment_name)
+    store.create_run(experiment.id, run_uuid=run_uuid, name=str(sys_.get("sys/name") or run.container_id),
+                     user=str(sys_.get("sys/owner") or "neptune"), host="neptune-offline", command="",
+                     params=params, tags=tags, start_time=start, status="running")
+    if sys_.get("sys/description"):
+        store.update_run(run_uuid, notes=str(sys_["sys/description"]))
+    divisor = 10 ** (STEP_DIGITS - digits)
+    series = {}
+    for name, points in run.floats.items():
+        if not points:
+            continue
+        arr = np.array([p[0] // divisor for p in points], dtype=np.int64)
+        ts = np.array([p[1] for p in points], dtype=np.int64)
+        vals = np.array([p[2] for p in points], dtype=np.float64)
+        order = np.lexsort((ts, arr))
+        series[name] = (arr[order], ts[order], vals[order])
+        stats.metric_points += len(points)
+    if series:
+        store.log_metrics_batch(run_uuid, series, heartbeat=False)
+    for name, texts in sorted(run.strings.items()):
+        lines = ["step,timestamp,value"]
+        for step, ts_ms, text in sorted(texts, key=lambda t: (t[0], t[1])):
+            lines.append(_csv_row([step_text(step), _iso_ms(ts_ms), text]))
+        stats.artifacts += _log_bytes(store, run_uuid, tmp, ("\n".join(lines) + "\n").encode(), f"{name}.csv")
+        stats.string_series += 1
+    for name, images in sorted(run.images.items()):
+        for step, data, _label in images:
+            stats.artifacts += _log_bytes(store, run_uuid, tmp, data, f"{name}/step_{step_text(step)}.png")
+    for name, (source, content, filename) in sorted(run.files.items()):
+        if source is not None and source.name == filename:
+            stats.artifacts += len(store.log_artifact(run_uuid, source, name))
+        elif source is not None:  # the client's copy in upload_path/ has a generated name: log it under its own
+            local = tmp / f"blob-{len(list(tmp.iterdir()))}"
+            shutil.copyfile(source, local)
+            stats.artifacts += _log_file(store, run_uuid, local, f"{name}/{filename}")
+        else:
+            stats.artifacts += _log_bytes(store, run_uuid, tmp, content or b"", f"{name}/{filename}")
+    stats.warnings.extend(f"run {run.container_id}: {w}" for w in run.warnings)
+    stats.warnings.extend(f"run {run.container_id}: uploaded file gone, not imported: {m}" for m in run.missing_files)
+    for kind, count in sorted(run.ignored.items()):
+        stats.warnings.append(f"run {run.container_id}: {count} {kind} operation(s) carry nothing to import; skipped")
+    last = max([start, run.last_at] + [p[1] / 1000.0 for pts in run.floats.values() for p in pts[-1:]])
+    store.set_terminated(run_uuid, "failed" if run.failed else "finished", last)
+    stats.runs += 1
+    stats.params += len(params)
+    stats.tags += len(tags)
+
+
+def _log_bytes(store: Any, run_uuid: str, tmp: Path, data: bytes, artifact: str) -> int:
+    local = tmp / f"blob-{len(list(tmp.iterdir()))}"
+    local.write_bytes(data)
+    return _log_file(store, run_uuid, local, artifact)
+
+
+def _csv_row(cells: list[str]) -> str:
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(cells)
+    return out.getvalue()
 
 
 def _parents_first(plans: list[RunPlan]) -> list[RunPlan]:

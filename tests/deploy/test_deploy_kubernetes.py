@@ -14,7 +14,7 @@ from collections import Counter
 from urllib.parse import urlparse
 
 import pytest
-from kube_helpers import KubeImages, build_images, predict, wait_answers
+from kube_helpers import KubeImages, build_images, http, predict, wait_answers
 
 from mlops_desktop.deploy.backend import EngineUnreachable
 from mlops_desktop.deploy.kubernetes import KubernetesBackend
@@ -91,6 +91,10 @@ def test_deploy_update_scale_logs_restart_and_roll_back_to_an_older_revision(bac
     r1 = apply(backend, kube_images, 1, 1, progress=lambda f, m: seen.append((f, m)), cpu=1.0)
     assert r1.outcome == "healthy", r1
     url = url_of(backend)
+    # "healthy" means the URL this machine was given answers now: no retry loop (kube-proxy is waited for)
+    status, _, doc = http(url + "/version", timeout=3)
+    assert status == 200 and str(doc["version"]) == "1", doc
+    assert any(url in m and "answers" in m for _, m in seen), seen
     first_answer = wait_answers(url, 1)
     deploy_s = time.monotonic() - t0
     status, headers, doc = predict(url)
@@ -398,7 +402,9 @@ def test_split_is_honoured_weights_change_live_and_sticky_users_keep_their_arm(b
 def test_shadow_answers_are_never_returned_and_going_single_keeps_the_url(backend, kube_images):
     deploy_router(backend, kube_images, plan(kube_images, 100, 0, shadow=True))
     url = backend.endpoints("churn")[0].url
-    wait_answers(url, 1, timeout=60)  # kube-proxy programs the new NodePort a moment after the pods are ready
+    status, _, _ = http(url + "/v2/health/ready", timeout=3)  # the rollout waited for kube-proxy's NodePort
+    assert status == 200
+    wait_answers(url, 1, timeout=60)
     counts = arms_of(url, 200)
     assert counts == Counter({"v1": 200}), counts
     admin_url, token = backend.router_admin("churn")
