@@ -200,7 +200,19 @@ class PredictionLog:
                 return pa.array(values, type=dtype)
             return pa.array(np.repeat(np.asarray(values, dtype=object), counts), type=dtype)
 
-        ts = pa.array(per_row([int(r.ts * 1e6) for r in records], pa.int64()), type=pa.int64())
+        def per_row_numbers(values: Any) -> Any:  # numeric columns without a Python object per row
+            array = np.fromiter(values, dtype=np.float64, count=len(records))
+            return pa.array(array if single else np.repeat(array, counts))
+
+        def flag_or_null(values: list[Any], dtype: Any, absent: Any) -> Any:  # mostly absent: no per-row objects
+            if not any(v is not absent and v for v in values):
+                if absent is None:
+                    return pa.nulls(n, type=dtype)
+                return pa.array(np.zeros(n, dtype=bool))
+            return per_row(values, dtype)
+
+        ts_us = np.fromiter((r.ts for r in records), dtype=np.float64, count=len(records)) * 1e6
+        ts = pa.array((ts_us if single else np.repeat(ts_us, counts)).astype(np.int64))
         if single:
             row_index = np.zeros(n, dtype="int32")
         else:
@@ -209,12 +221,12 @@ class PredictionLog:
         cols: dict[str, Any] = {
             "request_id": per_row([r.request_id for r in records], pa.string()),
             "ts": ts.cast(pa.timestamp("us", tz="UTC")),
-            "latency_ms": per_row([r.latency_s * 1e3 for r in records], pa.float64()),
+            "latency_ms": per_row_numbers(r.latency_s * 1e3 for r in records),
             "model": pa.array([self.model], type=pa.string()).take(np.zeros(n, dtype="int32")),
             "version": pa.array([self.version], type=pa.string()).take(np.zeros(n, dtype="int32")),
-            "arm": per_row([r.arm for r in records], pa.string()),
+            "arm": flag_or_null([r.arm for r in records], pa.string(), None),
             "row": pa.array(row_index),
-            "shadow": per_row([r.shadow for r in records], pa.bool_()),
+            "shadow": flag_or_null([r.shadow for r in records], pa.bool_(), False),
         }
         if all(r.parsed.matrix is not None for r in records):
             matrix = np.concatenate([r.parsed.matrix for r in records])

@@ -109,7 +109,8 @@ def uvicorn_server(app: Any, config: ServeConfig, log_level: str = "warning") ->
     uconfig = uvicorn.Config(app, lifespan="on", loop=loop, http=http, log_level=log_level,
                              access_log=config.access_log, timeout_graceful_shutdown=int(config.drain_timeout_s),
                              timeout_keep_alive=30, server_header=False, date_header=False,
-                             backlog=2048, limit_concurrency=None)
+                             backlog=2048, limit_concurrency=None,
+                             proxy_headers=False)  # nothing here reads the client address; ~1 % of a request
     return Server(uconfig)
 
 

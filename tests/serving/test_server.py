@@ -262,3 +262,41 @@ def test_several_servers_in_one_process_keep_their_own_state(clf):
         assert 'model="a"' in requests.get(one.url + "/metrics", timeout=5).text
         assert 'model="a"' not in requests.get(two.url + "/metrics", timeout=5).text
         assert requests.get(two.url + "/version", timeout=5).json()["model"] == "b"
+
+
+def test_a_fast_model_is_called_on_the_loop_and_a_slow_one_on_its_thread():
+    """Sub-millisecond calls are made on the event loop once timed (no thread hand-off per batch); a model that
+    takes longer stays on its thread, so /health answers while it scores."""
+    import time
+
+    fast = EchoPredictor()
+    rows = {"dataframe_records": [{"age": 1, "income": 2.0, "city": "a", "member": False}]}
+    with running(fast) as srv:
+        s = requests.Session()
+        for _ in range(5):
+            assert s.post(srv.url + "/invocations", json=rows, timeout=5).json() == {"predictions": [3.0]}
+        batcher = srv.app.runtime().batcher
+        assert batcher.mean_call_s is not None and batcher.mean_call_s < 0.0005
+        assert batcher.inline_calls >= 3, batcher.inline_calls
+
+    slow = EchoPredictor()
+    original = slow.predict
+
+    def sleepy(columns):
+        time.sleep(0.4)
+        return original(columns)
+
+    slow.predict = sleepy  # type: ignore[method-assign]
+    with running(slow) as srv:
+        s = requests.Session()
+        assert s.post(srv.url + "/invocations", json=rows, timeout=5).status_code == 200  # timed: 0.4 s
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (requests.post(srv.url + "/invocations", json=rows, timeout=5),
+                                                  done.set()))
+        worker.start()
+        time.sleep(0.1)  # the second call is scoring now
+        t0 = time.perf_counter()
+        assert requests.get(srv.url + "/health", timeout=5).status_code == 200
+        assert time.perf_counter() - t0 < 0.2 and not done.is_set(), "the probe waited for the model"
+        worker.join(5)
+        assert srv.app.runtime().batcher.inline_calls == 0
