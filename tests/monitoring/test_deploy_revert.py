@@ -110,3 +110,71 @@ def test_a_failing_revision_is_reverted_automatically(ws, tmp_path, docker_scope
     assert events and events[-1].details["alert_id"] == alert.id
     print(f"real {kind} deployment: first 500 -> first answer of version 1: {back - first_error:.2f} s")
     assert back - first_error <= 60
+
+
+@pytest.fixture
+def pushed_metrics_images(docker_engine, metrics_images):
+    """The two images in the test registry, where the Kubernetes node pulls from (with the namespace's secret)."""
+    client = docker_engine.client(timeout=600)
+    out = {}
+    for key, ref in metrics_images.items():
+        repo = f"{docker_engine.registry}/{ref.split(':')[0]}"
+        client.images.get(ref).tag(repo, tag=key)
+        for line in client.api.push(repo, tag=key, auth_config=docker_engine.auth_config, stream=True, decode=True):
+            if "error" in line or "errorDetail" in line:
+                raise RuntimeError(f"push of {repo}:{key} failed: {line}")
+        out[key] = f"{repo}:{key}"
+    client.close()
+    return out
+
+
+def test_a_failing_revision_on_kubernetes_is_reverted_automatically(ws, tmp_path, docker_engine, kube_cluster,
+                                                                     kube_namespace, pushed_metrics_images):
+    from mlops_desktop.deploy import DeploymentService
+    from mlops_desktop.deploy.images import GivenImages
+
+    register_versions(ws, tmp_path, count=2)
+    svc = DeploymentService(ws, images=GivenImages({("churn", 1): pushed_metrics_images["ok"],
+                                                    ("churn", 2): pushed_metrics_images["fail"]}))
+    secret = kube_namespace.add_pull_secret(docker_engine.registry, docker_engine.registry_user,
+                                            docker_engine.registry_password)
+    svc.add_target("k", "kubernetes", namespace=kube_namespace.name,
+                   options={"kubeconfig": str(kube_cluster.kubeconfig), "pull_secret": secret,
+                            "node_address": kube_cluster.node_ip})
+    name = "churn-revert"
+    assert svc.create(name, "k", "churn/1", reason="first", deadline_s=120).outcome == "healthy"
+    assert svc.update(name, "churn/2", reason="new model", deadline_s=120).outcome == "healthy"  # ready, but 500s
+    AlertStore(ws).add_rule(Rule("errors", "error_rate > 0.05", action="revert", severity="critical"))
+    stop = threading.Event()
+    answers: list[tuple[float, int, str]] = []
+    [url] = [e.url for e in svc.endpoints(name) if e.role in ("router", "replica")]
+
+    def load() -> None:
+        with requests.Session() as s:
+            while not stop.is_set():
+                try:
+                    r = s.post(url + "/invocations", json={"inputs": [[1]]}, timeout=5)
+                    answers.append((time.monotonic(), r.status_code, r.json().get("version", "")))
+                except (OSError, ValueError):
+                    time.sleep(0.1)
+                time.sleep(0.02)
+
+    t0 = time.monotonic()
+    loader = threading.Thread(target=load, daemon=True)
+    with Monitor(ws, name, interval_s=1.0, host_interval_s=0) as mon:
+        loader.start()
+        deadline = time.monotonic() + 150
+        while not any(code == 200 and v == "1" for t, code, v in answers if t > t0):
+            assert time.monotonic() < deadline, (mon.transitions, answers[-5:])
+            time.sleep(0.1)
+        stop.set()
+        loader.join(20)
+    first_error = min(t for t, code, _ in answers if code == 500)
+    back = min(t for t, code, v in answers if code == 200 and v == "1")
+    history = svc.history(name)
+    assert history[-1].action == "revert" and history[-1].version == 1 and history[-1].outcome == "healthy"
+    [alert] = AlertStore(ws).alerts(deployment=name)
+    assert alert.action == "reverted to 1"
+    print(f"real kubernetes deployment: first 500 -> first answer of version 1: {back - first_error:.2f} s")
+    assert back - first_error <= 90
+    svc.delete(name)
