@@ -213,8 +213,10 @@ def default_columns(runs: Iterable[Run], room: int) -> tuple[list[str], list[str
     params = sorted(varying, key=lambda k: (-counts[k], k))
     metrics = sorted(present, key=lambda k: (-present[k], k))
     room = max(2, room)
-    # metrics first (what a run is judged by), params get up to half the room
-    n_metrics = min(len(metrics), room - min(len(params), room // 2))
+    # metrics first (what a run is judged by), params get up to half the room; a lone run's params (all of them,
+    # none chosen by varying) up to a third, so its metrics keep most of a 1280 px table
+    share = max(1, room // 3) if len(runs) < 2 else room // 2
+    n_metrics = min(len(metrics), room - min(len(params), share))
     n_params = min(len(params), room - n_metrics)
     return params[:n_params], metrics[:n_metrics]
 

@@ -147,3 +147,16 @@ def test_an_empty_table_says_why(window, ctx, qtbot):
     view.select_experiment(store.get_experiment_by_name("empty-one").id)
     wait_idle(qtbot, ctx)
     assert view.table.empty.isVisible() and view.table.empty.text() == 'No runs in "empty-one" yet.'
+
+
+def test_a_lone_run_keeps_most_of_a_narrow_table_for_its_metrics():
+    """At 1280 px the table holds ~4 columns: a lone autologged run with 5 params and 5 metrics shows 1 param and
+    3 metrics (params up to a third of the room), several runs' varying params up to half."""
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(params={f"p{i}": str(i) for i in range(5)}, metrics={f"m{i}": None for i in range(5)})
+    params, metrics = default_columns([run], room=4)
+    assert (len(params), len(metrics)) == (1, 3)
+    other = SimpleNamespace(params={f"p{i}": str(i + 1) for i in range(5)}, metrics=run.metrics)
+    params, metrics = default_columns([run, other], room=4)
+    assert (len(params), len(metrics)) == (2, 2)
