@@ -14,7 +14,8 @@ from collections import Counter
 from urllib.parse import urlparse
 
 import pytest
-from kube_helpers import KubeImages, build_images, http, predict, wait_answers
+from kube_helpers import KubeImages, build_images, predict, wait_answers
+from kube_helpers import http as get_url
 
 from mlops_desktop.deploy.backend import EngineUnreachable
 from mlops_desktop.deploy.kubernetes import KubernetesBackend
@@ -92,7 +93,7 @@ def test_deploy_update_scale_logs_restart_and_roll_back_to_an_older_revision(bac
     assert r1.outcome == "healthy", r1
     url = url_of(backend)
     # "healthy" means the URL this machine was given answers now: no retry loop (kube-proxy is waited for)
-    status, _, doc = http(url + "/version", timeout=3)
+    status, _, doc = get_url(url + "/version", timeout=3)
     assert status == 200 and str(doc["version"]) == "1", doc
     assert any(url in m and "answers" in m for _, m in seen), seen
     first_answer = wait_answers(url, 1)
@@ -402,7 +403,7 @@ def test_split_is_honoured_weights_change_live_and_sticky_users_keep_their_arm(b
 def test_shadow_answers_are_never_returned_and_going_single_keeps_the_url(backend, kube_images):
     deploy_router(backend, kube_images, plan(kube_images, 100, 0, shadow=True))
     url = backend.endpoints("churn")[0].url
-    status, _, _ = http(url + "/v2/health/ready", timeout=3)  # the rollout waited for kube-proxy's NodePort
+    status, _, _ = get_url(url + "/v2/health/ready", timeout=3)  # the rollout waited for kube-proxy's NodePort
     assert status == 200
     wait_answers(url, 1, timeout=60)
     counts = arms_of(url, 200)
