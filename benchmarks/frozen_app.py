@@ -3,7 +3,7 @@
     bash packaging/build.sh && python benchmarks/frozen_app.py [--repeat 5]
 
 Start-up = process start to a rendered window written as a PNG and exit (`--screenshot`, offscreen Qt), on one
-workspace with a few runs; also `--version` (interpreter start). Medians; ends with ONE JSON line.
+workspace with a few runs; also `--version` (interpreter start). Medians of interleaved runs; ends with ONE JSON line.
 The machine may be shared: read the ratios.
 """
 
@@ -52,13 +52,19 @@ def main() -> None:
                 "    with mt.start_run(experiment='bench', name=f'run {i}', params={'lr': 0.01 * (i + 1)}) as r:\n"
                 "        [r.log_metric('loss', 1 / (s + 1 + i), step=s) for s in range(500)]\n")
         subprocess.run([sys.executable, "-c", seed], env=env, check=True, timeout=300)
-        out: dict[str, dict[str, float]] = {}
-        for name, exe in (("frozen", FROZEN), ("unfrozen", UNFROZEN)):
+        apps = (("frozen", FROZEN), ("unfrozen", UNFROZEN))
+        for _name, exe in apps:
             timed([str(exe), "--version"], env)  # warm the page cache for both alike
-            versions = [timed([str(exe), "--version"], env) for _ in range(args.repeat)]
-            shots = [timed([str(exe), "--screenshot", str(Path(tmp) / f"{name}.png"), "--view", "experiments"], env)
-                     for _ in range(args.repeat)]
-            out[name] = {"version_s": statistics.median(versions), "window_s": statistics.median(shots)}
+        versions: dict[str, list[float]] = {name: [] for name, _ in apps}
+        shots: dict[str, list[float]] = {name: [] for name, _ in apps}
+        for _ in range(args.repeat):  # interleaved, so a change of the machine's load hits both alike
+            for name, exe in apps:
+                versions[name].append(timed([str(exe), "--version"], env))
+                shots[name].append(timed([str(exe), "--screenshot", str(Path(tmp) / f"{name}.png"), "--view",
+                                          "experiments"], env))
+        out = {name: {"version_s": statistics.median(versions[name]), "window_s": statistics.median(shots[name])}
+               for name, _ in apps}
+        load = os.getloadavg()[0]
     bundle_bytes, bundle_files = du(FROZEN.parent)
     site = Path(sys.executable).parents[1] / "lib"
     venv_bytes, venv_files = du(site)
@@ -70,7 +76,7 @@ def main() -> None:
               "unfrozen_version_s": round(out["unfrozen"]["version_s"], 3),
               "bundle_mb": round(bundle_bytes / 2**20, 1), "bundle_files": bundle_files,
               "venv_lib_mb": round(venv_bytes / 2**20, 1), "venv_lib_files": venv_files,
-              "machine": "shared, 2 cores"}
+              "load_average_1m": round(load, 2), "machine": "shared, 2 cores"}
     print(json.dumps(result))
 
 
