@@ -4,11 +4,6 @@ One asyncio task per model drains a queue. The model runs on one thread of its o
 the event loop keeps reading requests for the next one: under load batches grow by themselves, and a lone caller
 is never kept waiting (a batch leaves as soon as the model is free and no other request is being read). A batch
 below `max_rows` waits at most `max_wait_ms` for requests that are still being read.
-
-A model whose calls take well under a millisecond (an ONNX tree ensemble on a batch of rows) is called on the event
-loop itself once that is measured: handing such a call to a thread and back costs more than the call (a thread
-switch and a loop wake-up per batch). Calls are timed all along (a moving mean); a model that becomes slower goes
-back to its thread, so health probes keep answering while it scores.
 """
 
 from __future__ import annotations
@@ -24,9 +19,6 @@ from typing import Any
 from mlops_desktop.registry.predictor import Predictor
 from mlops_desktop.serving.config import BatchConfig
 from mlops_desktop.serving.payloads import Parsed
-
-INLINE_MAX_S = 0.0005  # mean model call below this: called on the loop (a thread hand-off costs ~50-100 us here)
-_MEAN_WEIGHT = 0.1     # the moving mean's weight of the newest call
 
 
 class ModelFailed(Exception):  # noqa: N818 - carried to the caller, answered as an HTTP status
@@ -64,8 +56,6 @@ class Batcher:
         self._busy = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self._closed = False
-        self.mean_call_s: float | None = None  # None until the first call was timed (on the model thread)
-        self.inline_calls = 0
 
     # -- the app tells the batcher who is coming, so a batch does not wait for nobody
     def reading(self, delta: int) -> None:
@@ -128,11 +118,7 @@ class Batcher:
             self._queued_rows -= taken
             self._busy = True
             try:
-                if self.mean_call_s is not None and self.mean_call_s < INLINE_MAX_S:
-                    self.inline_calls += 1
-                    results, merged = self._score(batch)
-                else:
-                    results, merged = await loop.run_in_executor(self._executor, self._score, batch)
+                results, merged = await loop.run_in_executor(self._executor, self._score, batch)
             finally:
                 self._busy = False
             for item, result in zip(batch, results, strict=True):
@@ -146,15 +132,10 @@ class Batcher:
                 self.on_batch(BatchStats(taken, len(batch)), merged)
 
     def _call(self, columns: dict[str, Any]) -> dict[str, Any]:
-        t0 = time.perf_counter()
         try:
             return self.predictor.predict(columns)
         except Exception as exc:
             raise ModelFailed(exc) from exc
-        finally:
-            took = time.perf_counter() - t0
-            mean = self.mean_call_s
-            self.mean_call_s = took if mean is None else mean + _MEAN_WEIGHT * (took - mean)
 
     def _score(self, batch: list[_Item]) -> tuple[list[Any], dict[str, Any] | None]:
         """On the model thread: one call for the whole batch, sliced back per request; on failure, each request
