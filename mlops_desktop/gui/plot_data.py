@@ -196,6 +196,7 @@ class SeriesRequest:
     count: int = 0
     live: bool = False
     smoothing: tuple[str, float] | None = None   # (kind, amount), see series_math.smooth
+    drawn: int = -1     # points of the whole series the plot already shows for this same request (-1: none)
 
 
 @dataclass
@@ -206,6 +207,7 @@ class SeriesData:
     y: np.ndarray
     smoothed: np.ndarray | None = None
     total: int = 0          # points in the whole series
+    unchanged: bool = False  # the series holds exactly the ``drawn`` points of the request: keep what is drawn
 
 
 def load_many(store: Any, cache: HistoryCache | None, requests: list[SeriesRequest], *, progress: Any = None
@@ -293,7 +295,7 @@ def _carry_forward(seen: _Entry, grown: _Entry, tail: MetricHistory) -> None:
 
 def load_series_data(store: Any, req: SeriesRequest, cache: HistoryCache | None = None) -> SeriesData:
     """Worker side (no Qt): one line, min/max-downsampled per pixel, smoothed over the full series if asked."""
-    from mlops_desktop.gui.series_math import MinMaxPyramid, smooth
+    from mlops_desktop.gui.series_math import MinMaxPyramid, direct_indices, smooth
 
     x, x_min, x_max = to_store_range(req.x_mode, req.lo, req.hi, req.start_time)
     buckets = max(1, req.buckets)
@@ -303,10 +305,16 @@ def load_series_data(store: Any, req: SeriesRequest, cache: HistoryCache | None 
         return SeriesData(x_values(hist, req.x_mode, req.start_time), hist.values.astype(np.float64, copy=False),
                           smoothed, len(hist))
     entry = _full_history(store, cache, req.uuid, req.key, req.count, req.live)
+    if req.drawn >= 0 and len(entry.hist) == req.drawn:
+        # a live refresh that found no new points: no downsampling, no new curve data, no repaint
+        empty = np.zeros(0)
+        return SeriesData(empty, empty, None, req.drawn, unchanged=True)
     full = cache.derive(entry, ("sorted", x), lambda: _sorted_by(entry.hist, x))
     xs = full.steps if x == "step" else full.timestamps_ms
-    pyramid = cache.derive(entry, ("pyramid", x), lambda: MinMaxPyramid(full.values))
-    idx = pyramid.indices(xs, buckets, x_min, x_max, full.values)
+    idx = direct_indices(xs, full.values, buckets, x_min, x_max)
+    if idx is None:   # a large window: the pyramid (made once, extended as a live series grows) picks
+        pyramid = cache.derive(entry, ("pyramid", x), lambda: MinMaxPyramid(full.values))
+        idx = pyramid.indices(xs, buckets, x_min, x_max, full.values)
     smoothed = None
     if req.smoothing:
         kind, amount = req.smoothing

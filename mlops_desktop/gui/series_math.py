@@ -14,6 +14,9 @@ import math
 import numpy as np
 
 BASE_LEVEL = 3          # blocks of 8 points are the finest level kept (smaller ones are scanned raw)
+# A window of up to this many points is reduced to its pixel columns' extremes point by point: exact, and (a
+# live series' usual size) cheaper than building, extending and walking a pyramid for it.
+DIRECT_UP_TO = 16_384
 SMOOTHING_KINDS = {"ema": "EMA", "mean": "Running mean"}
 
 
@@ -86,9 +89,7 @@ class MinMaxPyramid:
         n = self.n
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        i0 = 0 if x_min is None else int(np.searchsorted(x, x_min, side="left"))
-        i1 = n if x_max is None else int(np.searchsorted(x, x_max, side="right"))
-        i0, i1 = max(0, i0 - 1), min(n, i1 + 1)   # one point either side: lines run to the plot's edge
+        i0, i1 = window_bounds(x, x_min, x_max)
         count = i1 - i0
         if count <= max(4 * buckets, 8):
             return np.arange(i0, i1, dtype=np.int64)
@@ -123,19 +124,50 @@ class MinMaxPyramid:
         return _column_extremes(out, x, y, float(x[i0]), pixel, buckets)
 
 
+def window_bounds(x: np.ndarray, x_min: float | None, x_max: float | None) -> tuple[int, int]:
+    """[i0, i1) of the points of sorted ``x`` in the window, and one point either side (lines run to the edge)."""
+    n = int(x.shape[0])
+    i0 = 0 if x_min is None else int(np.searchsorted(x, x_min, side="left"))
+    i1 = n if x_max is None else int(np.searchsorted(x, x_max, side="right"))
+    return max(0, i0 - 1), min(n, i1 + 1)
+
+
+def direct_indices(x: np.ndarray, y: np.ndarray, buckets: int, x_min: float | None = None,
+                   x_max: float | None = None) -> np.ndarray | None:
+    """What ``MinMaxPyramid.indices`` gives, computed from every point of a window of at most DIRECT_UP_TO
+    points (None for a larger one: ask the pyramid). Exact: each column's own minimum and maximum."""
+    i0, i1 = window_bounds(x, x_min, x_max)
+    count = i1 - i0
+    if count > DIRECT_UP_TO:
+        return None
+    idx = np.arange(i0, i1, dtype=np.int64)
+    if count <= max(4 * buckets, 8):
+        return idx
+    pixel = (float(x[i1 - 1]) - float(x[i0])) / max(1, buckets)
+    return _column_extremes(idx, x, y, float(x[i0]), pixel, buckets)
+
+
 def _column_extremes(idx: np.ndarray, x: np.ndarray, y: np.ndarray, x0: float, pixel: float, buckets: int
                      ) -> np.ndarray:
-    """Of the candidate points, the minimum and the maximum of each pixel column (and the window's two ends)."""
+    """Of the candidate points, the minimum and the maximum of each pixel column (and the window's two ends).
+
+    ``idx`` ascends and ``x`` is sorted, so the columns come in runs: one pass of reductions over them, no
+    sort (the first point that reaches a column's extreme is kept, as a stable sort would keep it)."""
     cols = np.clip(((x[idx].astype(np.float64) - x0) / max(pixel, 1e-300)).astype(np.int64), 0, buckets - 1)
     vals = y[idx]
-    low = np.where(np.isnan(vals), np.inf, vals)
-    high = np.where(np.isnan(vals), -np.inf, vals)
-    by_low = np.lexsort((low, cols))       # within a column, ascending: the first of each column is its minimum
-    by_high = np.lexsort((-high, cols))    # ... and here its maximum
-    first = np.flatnonzero(np.r_[True, cols[by_low][1:] != cols[by_low][:-1]])
-    first_high = np.flatnonzero(np.r_[True, cols[by_high][1:] != cols[by_high][:-1]])
-    keep = np.concatenate((idx[by_low[first]], idx[by_high[first_high]], idx[[0, -1]]))
-    return np.unique(keep)
+    nan = np.isnan(vals)
+    low = np.where(nan, np.inf, vals)
+    high = np.where(nan, -np.inf, vals)
+    starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
+    lengths = np.diff(np.r_[starts, cols.shape[0]])
+    keep = np.zeros(idx.shape[0], dtype=bool)
+    keep[[0, -1]] = True
+    for side, reduce in ((low, np.minimum), (high, np.maximum)):
+        extreme = np.repeat(reduce.reduceat(side, starts), lengths)
+        hits = np.flatnonzero(side == extreme)      # every column has one: its extreme is one of its values
+        column = cols[hits]
+        keep[hits[np.r_[True, column[1:] != column[:-1]]]] = True
+    return idx[keep]
 
 
 def smooth(values: np.ndarray, kind: str, amount: float) -> np.ndarray:
