@@ -43,6 +43,7 @@ from mlops_desktop.gui.views.base import AppContext
 from mlops_desktop.textfmt import fmt_number
 
 MARKERS_UP_TO = 30      # a series with this few points gets a marker per point
+THIN_FROM = 2000        # ... and one of at least this many a 1 px line (Qt draws it several times faster)
 
 
 @dataclass
@@ -56,6 +57,9 @@ class _SeriesState:
     buckets: int = 0
     loaded_count: int = -1
     pending: bool = False
+    drawn: int = -1            # points of the whole series behind what the curve shows
+    drawn_for: tuple | None = None   # the request (window, buckets, x mode, smoothing) that was drawn
+    styled: tuple | None = None      # _style_key when the pen and markers were last set
     again: bool = False        # new points arrived while a load was in flight: load again when it lands
     problem: str = ""
 
@@ -83,6 +87,7 @@ class MetricPlot(QWidget):
         self.series: dict[str, _SeriesState] = {}
         self.hidden: set[str] = set()
         self.queries = 0
+        self.draws = 0          # curves given new data (each costs a repaint): live refreshes with no news skip it
         self.last_draw_s = 0.0
         self.bar_mode = False
         self._bars: list[Any] = []
@@ -160,23 +165,32 @@ class MetricPlot(QWidget):
                 self._style(state)
                 curve.setVisible(uuid not in self.hidden)
             else:
-                if spec.count != existing.spec.count:
+                if existing.spec.live and not spec.live:
+                    existing.loaded_count = -1   # the run ended: one last read of what it logged
+                elif spec.count != existing.spec.count and not spec.live:
                     existing.loaded_count = -1
-                restyle = (spec.color, spec.count <= MARKERS_UP_TO) != (existing.spec.color,
-                                                                         existing.spec.count <= MARKERS_UP_TO)
+                # a live series is re-read by refresh_live (its tail, at the live cadence); a count the runs
+                # table read meanwhile is no news to it and must not start a second load
                 existing.spec = spec
-                if restyle:
-                    self._style(existing)
+                self._restyle(existing)
         self._set_bar_mode(bool(self.series) and all(s.spec.count == 1 for s in self.series.values()))
         self.request_data()
 
+    def _restyle(self, state: _SeriesState) -> None:
+        if _style_key(state) != state.styled:
+            self._style(state)
+
     def _style(self, state: _SeriesState) -> None:
-        """Qt draws 1 px (cosmetic) lines several times faster than wider ones: wide pens for short series only."""
+        """Qt draws 1 px (cosmetic) lines several times faster than wider ones: wide pens for short series only.
+        The size is the larger of the summary's count and the points read, so a live series that grew since
+        its summary was read loses its markers and wide pen at once (markers on 4,000 points cost 3x a frame)."""
         spec = state.spec
-        state.curve.setPen(pg.mkPen(spec.color, width=2 if spec.count < 2000 else 1))
-        if spec.count <= MARKERS_UP_TO:
+        state.styled = _style_key(state)
+        count = max(spec.count, state.drawn)
+        state.curve.setPen(pg.mkPen(spec.color, width=2 if count < THIN_FROM else 1))
+        if count <= MARKERS_UP_TO:
             state.curve.setSymbol("o")
-            state.curve.setSymbolSize(9 if spec.count <= 1 else 6)
+            state.curve.setSymbolSize(9 if count <= 1 else 6)
             state.curve.setSymbolBrush(spec.color)
             state.curve.setSymbolPen(pg.mkPen(spec.color))
         else:
@@ -195,6 +209,8 @@ class MetricPlot(QWidget):
             self.plot_item.enableAutoRange()
         for state in self.series.values():
             state.curve.setVisible(not on and state.spec.uuid not in self.hidden)
+        if on:
+            self._draw_bars()   # with what is loaded already (a load that finds nothing new draws none)
 
     def _clear_bars(self) -> None:
         for item in self._bars:
@@ -249,6 +265,7 @@ class MetricPlot(QWidget):
         self.apply_theme()
         for state in self.series.values():
             state.x, state.y, state.window, state.loaded_count = np.zeros(0), np.zeros(0), None, -1
+            state.drawn, state.drawn_for = -1, None
         if not self.bar_mode:
             self.plot_item.enableAutoRange()
         self.request_data(force=True)
@@ -290,7 +307,7 @@ class MetricPlot(QWidget):
     def _needs_query(self, state: _SeriesState, view: tuple[float, float] | None, buckets: int) -> bool:
         if state.pending:
             return False
-        if state.loaded_count != state.spec.count or state.loaded_count < 0:
+        if state.loaded_count < 0 or (state.loaded_count != state.spec.count and not state.spec.live):
             return True
         if view is None:
             return state.window is not None or abs(state.buckets - buckets) > buckets // 4
@@ -325,10 +342,11 @@ class MetricPlot(QWidget):
             spec = state.spec
             state.pending = True
             self.queries += 1
+            same = state.drawn_for == (window, buckets, self.x_mode, self.smoothing) and not force
             batch.append((uuid, SeriesRequest(uuid, self.key, want_buckets, self.x_mode,
                                               None if window is None else window[0],
                                               None if window is None else window[1], spec.start_time, spec.count,
-                                              spec.live, self.smoothing)))
+                                              spec.live, self.smoothing, state.drawn if same else -1)))
         if not batch:
             return
         started = time.perf_counter()
@@ -364,6 +382,7 @@ class MetricPlot(QWidget):
                    window: tuple[float, float] | None, buckets: int, x_mode: str,
                    smoothing: tuple[str, float] | None, started: float) -> None:
         stale = x_mode != self.x_mode or smoothing != self.smoothing
+        drew = False
         for (uuid, req), result in zip(batch, results, strict=True):
             state = self.series.get(uuid)
             if state is None:
@@ -377,12 +396,21 @@ class MetricPlot(QWidget):
                 state.loaded_count = state.spec.count   # tried again when the series changes (a live update)
                 continue
             state.problem = ""
-            state.x, state.y = result.x, result.y
             state.window, state.buckets, state.loaded_count = window, buckets, req.count
+            if result.unchanged and state.drawn == result.total:
+                continue   # a live refresh with no new points: what is drawn stays, nothing repaints
+            state.x, state.y = result.x, result.y
+            state.drawn, state.drawn_for = result.total, (window, buckets, x_mode, smoothing)
+            self._restyle(state)
             self._draw(state, result.smoothed)
+            drew = True
         self._show_problems()
-        if self.bar_mode:
+        if self.bar_mode and drew:
             self._draw_bars()
+        if drew:
+            # fit the auto range to the new data now, not inside the paint: a range that changes while painting
+            # asks for a second paint of the whole plot (measured: two paints per live refresh)
+            self.plot_item.getViewBox().prepareForPaint()
         self.last_draw_s = time.perf_counter() - started
         self.data_loaded.emit()
         again = [s for s in self.series.values() if s.again and not s.pending]
@@ -396,6 +424,7 @@ class MetricPlot(QWidget):
             self._range_timer.start()
 
     def _draw(self, state: _SeriesState, smoothed: np.ndarray | None) -> None:
+        self.draws += 1
         x, y = state.x, state.y
         visible = state.spec.uuid not in self.hidden and not self.bar_mode
         if smoothed is not None and y.shape[0] > 1:
@@ -493,6 +522,12 @@ class MetricPlot(QWidget):
 
     def set_background(self, color: str, foreground: str) -> None:  # kept for callers of the old interface
         self.apply_theme()
+
+
+def _style_key(state: _SeriesState) -> tuple:
+    """What the pen and markers of a line depend on: a series that grows past a bound is styled again."""
+    count = max(state.spec.count, state.drawn)
+    return state.spec.color, count <= MARKERS_UP_TO, count <= 1, count < THIN_FROM
 
 
 def _elide(text: str, limit: int) -> str:
