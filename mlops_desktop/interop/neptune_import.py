@@ -27,6 +27,7 @@ from mlops_desktop.interop.neptune_export import (
     iso,
     read_part,
     scan_export,
+    step_digits,
     step_text,
     timestamps_ms,
     unscaled_steps,
@@ -179,9 +180,8 @@ def _import_offline_run(store: Any, run: Any, experiment_name: str, tmp: Path, s
         if name != "sys/tags":
             params[name] = _param_value("string_set", sorted(values))
             types[name] = "string_set"
-    every_step = [p[0] for points in (*run.floats.values(), *run.strings.values()) for p in points]
-    digits = next((d for d in range(STEP_DIGITS + 1)
-                   if all(s % 10 ** (STEP_DIGITS - d) == 0 for s in every_step)), STEP_DIGITS)
+    digits = step_digits(np.array([p[0] for points in (*run.floats.values(), *run.strings.values())
+                                   for p in points], dtype=np.int64))
     tags = {"imported_from": "neptune", "neptune.run_id": run.container_id, "neptune.mode": run.mode,
             "neptune.folder": run.folder.name}
     tags.update({str(t): "" for t in sorted(run.string_sets.get("sys/tags", ())) if t})

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops_desktop.errors import UsageError
+from mlops_desktop.interop.neptune_export import STEP_SCALE_DIGITS as STEP_DIGITS  # decimal steps kept exact at 1e-6
+from mlops_desktop.interop.neptune_export import _first_line
 
 CONTAINER_DIR = re.compile(r"^(?P<type>run|model|model_version|project)__(?P<id>[^_]+(?:-[^_]+)*)(?:__.*)?$")
 LOG_FILE = re.compile(r"^data-(?P<n>\d+)\.log$")
@@ -32,7 +34,6 @@ ASSIGN_KINDS = {"AssignFloat": "float", "AssignInt": "int", "AssignBool": "bool"
 # servers, copies of another container's attribute, deleting remote files)
 IGNORED_OPS = frozenset({"ConfigFloatSeries", "AssignArtifact", "TrackFilesToArtifact", "ClearArtifact",
                          "CopyAttribute", "DeleteFiles"})
-STEP_DIGITS = 6  # Neptune steps are decimals; kept exact as integers at 1e-6 (as the exporter's decimal128(18, 6))
 
 
 @dataclass
@@ -247,7 +248,3 @@ def _parse_time(text: Any) -> datetime | None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
