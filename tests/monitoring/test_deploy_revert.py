@@ -50,6 +50,36 @@ def metrics_images(docker_engine):
             pass
 
 
+def revert_under_load(ws, name, urls, deadline_s):
+    """Load on the deployment while the monitor watches; (first 500, first answer of version 1), monotonic."""
+    stop = threading.Event()
+    answers: list[tuple[float, int, str]] = []
+
+    def load() -> None:
+        with requests.Session() as s:
+            while not stop.is_set():
+                try:
+                    r = s.post(urls()[0] + "/invocations", json={"inputs": [[1]]}, timeout=5)
+                    answers.append((time.monotonic(), r.status_code, r.json().get("version", "")))
+                except (OSError, ValueError, IndexError):
+                    time.sleep(0.1)
+                time.sleep(0.02)
+
+    t0 = time.monotonic()
+    loader = threading.Thread(target=load, daemon=True)
+    with Monitor(ws, name, interval_s=1.0, host_interval_s=0) as mon:
+        loader.start()
+        deadline = time.monotonic() + deadline_s
+        while not any(code == 200 and v == "1" for t, code, v in answers if t > t0):
+            assert time.monotonic() < deadline, (mon.transitions, answers[-5:])
+            time.sleep(0.1)
+        stop.set()
+        loader.join(20)
+    first_error = min(t for t, code, _ in answers if code == 500)
+    back = min(t for t, code, v in answers if code == 200 and v == "1")
+    return first_error, back
+
+
 @pytest.fixture(params=["local", "swarm"])
 def target(request, docker_scope):
     """(kind, engine address) of the target: a local container engine, or the single-node Swarm."""
@@ -75,32 +105,8 @@ def test_a_failing_revision_is_reverted_automatically(ws, tmp_path, docker_scope
     assert revert.stable_version(ws, name)["to"] == "1"
     assert name in targets.known_names(ws)
     AlertStore(ws).add_rule(Rule("errors", "error_rate > 0.05", action="revert", severity="critical"))
-    stop = threading.Event()
-    answers: list[tuple[float, int, str]] = []
-
-    def load() -> None:
-        with requests.Session() as s:
-            while not stop.is_set():
-                urls = [e.url for e in svc.endpoints(name) if e.role in ("router", "replica")]
-                try:
-                    r = s.post(urls[0] + "/invocations", json={"inputs": [[1]]}, timeout=5)
-                    answers.append((time.monotonic(), r.status_code, r.json().get("version", "")))
-                except (OSError, ValueError, IndexError):
-                    time.sleep(0.1)
-                time.sleep(0.02)
-
-    t0 = time.monotonic()
-    loader = threading.Thread(target=load, daemon=True)
-    with Monitor(ws, name, interval_s=1.0, host_interval_s=0) as mon:
-        loader.start()
-        deadline = time.monotonic() + 90
-        while not any(code == 200 and v == "1" for t, code, v in answers if t > t0):
-            assert time.monotonic() < deadline, (mon.transitions, answers[-5:])
-            time.sleep(0.1)
-        stop.set()
-        loader.join(20)
-    first_error = min(t for t, code, _ in answers if code == 500)
-    back = min(t for t, code, v in answers if code == 200 and v == "1")
+    first_error, back = revert_under_load(ws, name, lambda: [e.url for e in svc.endpoints(name)
+                                                             if e.role in ("router", "replica")], 90)
     history = svc.history(name)
     assert history[-1].action == "revert" and history[-1].version == 1
     [alert] = AlertStore(ws).alerts(deployment=name)
@@ -145,32 +151,8 @@ def test_a_failing_revision_on_kubernetes_is_reverted_automatically(ws, tmp_path
     assert svc.create(name, "k", "churn/1", reason="first", deadline_s=120).outcome == "healthy"
     assert svc.update(name, "churn/2", reason="new model", deadline_s=120).outcome == "healthy"  # ready, but 500s
     AlertStore(ws).add_rule(Rule("errors", "error_rate > 0.05", action="revert", severity="critical"))
-    stop = threading.Event()
-    answers: list[tuple[float, int, str]] = []
-    [url] = [e.url for e in svc.endpoints(name) if e.role in ("router", "replica")]
-
-    def load() -> None:
-        with requests.Session() as s:
-            while not stop.is_set():
-                try:
-                    r = s.post(url + "/invocations", json={"inputs": [[1]]}, timeout=5)
-                    answers.append((time.monotonic(), r.status_code, r.json().get("version", "")))
-                except (OSError, ValueError):
-                    time.sleep(0.1)
-                time.sleep(0.02)
-
-    t0 = time.monotonic()
-    loader = threading.Thread(target=load, daemon=True)
-    with Monitor(ws, name, interval_s=1.0, host_interval_s=0) as mon:
-        loader.start()
-        deadline = time.monotonic() + 150
-        while not any(code == 200 and v == "1" for t, code, v in answers if t > t0):
-            assert time.monotonic() < deadline, (mon.transitions, answers[-5:])
-            time.sleep(0.1)
-        stop.set()
-        loader.join(20)
-    first_error = min(t for t, code, _ in answers if code == 500)
-    back = min(t for t, code, v in answers if code == 200 and v == "1")
+    urls = [e.url for e in svc.endpoints(name) if e.role in ("router", "replica")]
+    first_error, back = revert_under_load(ws, name, lambda: urls, 150)
     history = svc.history(name)
     assert history[-1].action == "revert" and history[-1].version == 1 and history[-1].outcome == "healthy"
     [alert] = AlertStore(ws).alerts(deployment=name)
