@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tag", metavar="REPO:TAG", help="image tag (default: mlops-desktop/MODEL:vVERSION-HASH)")
     _docker_host(p)
     p.add_argument("--no-prediction-log", action="store_true",
-                   help="leave out the server's prediction log (pyarrow): a smaller image that keeps no log")
+                   help="the image's server keeps no prediction log (nothing for monitoring to read)")
     p.add_argument("--fast-path", action="store_true",
                    help="serve the verified ONNX fast path (adds onnxruntime) instead of the model's own flavor")
     p.add_argument("--smoke", action="store_true", help="smoke-test the image right after the build")

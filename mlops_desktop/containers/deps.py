@@ -21,10 +21,11 @@ from typing import Any
 
 from mlops_desktop.errors import UsageError
 
-# What `python -m mlops_desktop.serving` and the router import (uvicorn with its C parser and loop, orjson,
-# the Prometheus text format, numpy for the payloads, pyarrow for the prediction log's segments)
+# What `python -m mlops_desktop.serving` and the router import (uvicorn with its C parser and loop, orjson for
+# the payloads and the prediction log's segments, the Prometheus text format, numpy). No pyarrow: without it the
+# log writes column-lines segments (serving/segfmt.py), which the desktop turns into Parquet when it pulls them;
+# that keeps ~90 MB out of every image.
 SERVER_DISTRIBUTIONS = ("uvicorn", "httptools", "uvloop", "orjson", "prometheus_client", "numpy")
-LOG_DISTRIBUTIONS = ("pyarrow",)
 # What each flavor's predictor imports beyond the bundle's own packages
 FLAVOR_DISTRIBUTIONS = {"sklearn": ("scikit-learn", "pandas", "skops"), "pytorch": ("torch",),
                         "onnx": ("onnxruntime",), "python": ()}
@@ -283,5 +284,5 @@ def bundle_pins(environment: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in packages.items()}
 
 
-def wanted_for(flavor: str, *, prediction_log: bool) -> tuple[str, ...]:
-    return SERVER_DISTRIBUTIONS + (LOG_DISTRIBUTIONS if prediction_log else ()) + FLAVOR_DISTRIBUTIONS.get(flavor, ())
+def wanted_for(flavor: str) -> tuple[str, ...]:
+    return SERVER_DISTRIBUTIONS + FLAVOR_DISTRIBUTIONS.get(flavor, ())

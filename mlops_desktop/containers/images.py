@@ -51,7 +51,8 @@ def build_image(ws: Workspace, ref: str, *, base: str | None = None, docker_host
                 deps_repository: str = DEFAULT_DEPS_REPOSITORY, bytecode: bool = True) -> ImageRecord:
     """Build the image of `ref` (MODEL@ALIAS | MODEL/VERSION | MODEL), tag it and record it.
 
-    `prediction_log`: the image keeps the server's prediction log (pyarrow, ~110 MB); `fast_path`: serve a verified
+    `prediction_log`: the image's server keeps a prediction log (column-lines segments, no pyarrow in the image;
+    off: no log at all); `fast_path`: serve a verified
     ONNX fast path (adds onnxruntime) instead of the flavor's own code. A cancelled build raises BuildCancelled, a
     failed one BuildFailed; neither leaves a tag.
     """
@@ -63,7 +64,7 @@ def build_image(ws: Workspace, ref: str, *, base: str | None = None, docker_host
     base = check_base(base or DEFAULT_BASE)
     log = _Logger(on_log)
     cancel = cancel or threading.Event()
-    wanted = deps_mod.wanted_for(bundle.flavor, prediction_log=prediction_log)
+    wanted = deps_mod.wanted_for(bundle.flavor)
     if fast_path and bundle.fast_path.get("status") == "verified":
         wanted += ("onnxruntime",)
     started = time.monotonic()
@@ -126,7 +127,7 @@ def build_router_image(ws: Workspace, *, base: str | None = None, docker_host: s
     try:
         base_id = _ensure_base(client, base, where, log)
         deps_image, target, deps = _ensure_deps(ws, client, base, base_id, {},
-                                                deps_mod.SERVER_DISTRIBUTIONS + deps_mod.LOG_DISTRIBUTIONS,
+                                                deps_mod.SERVER_DISTRIBUTIONS,
                                                 deps_repository, where, log, cancel)
         image_labels = {f"{L}.kind": "router", f"{L}.deps": deps.key, f"{L}.python": target.version,
                         **(labels or {})}

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_desktop.monitoring.targets import MonitoredDeployment, ScrapeTarget
+from mlops_desktop.serving.segfmt import save_pulled
 
 if TYPE_CHECKING:
     import polars as pl
@@ -58,9 +58,11 @@ def pull_segments(ws: Workspace, target: ScrapeTarget, *, timeout: float = 5.0) 
                 data = resp.read()
         except OSError:
             continue
-        tmp = path.with_suffix(".parquet.partial")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            save_pulled(data, path)  # a column-lines segment (a server without pyarrow) becomes Parquet here
+        except (OSError, ValueError) as exc:
+            log.warning("segment %d of %s not kept: %s", seq, target.url, exc)
+            continue
         fetched += 1
     return fetched
 

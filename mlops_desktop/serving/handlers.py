@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mlops_desktop.serving import segfmt
 from mlops_desktop.serving.batching import ModelFailed
 from mlops_desktop.serving.columns import BadInput
 from mlops_desktop.serving.payloads import Parsed
@@ -174,7 +175,7 @@ def segments(server: ModelServer, path: str, query: dict[str, list[str]]) -> tup
         if not found:
             return 404, _dumps({"error": f"no closed segment {tail} (removed by retention, or still open)"}), JSON
         try:
-            return 200, found[0].path.read_bytes(), b"application/vnd.apache.parquet"
+            return 200, found[0].path.read_bytes(), segfmt.content_type(found[0].path)
         except OSError:
             return 404, _dumps({"error": f"segment {tail} was removed meanwhile"}), JSON
     raw = (query.get("after") or ["0"])[0]

@@ -32,13 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from mlops_desktop.registry.signature import Signature
+from mlops_desktop.serving import segfmt
 from mlops_desktop.serving.config import LogConfig
+from mlops_desktop.serving.segfmt import SEGMENT_RE, TS_TYPE, Batch, Column
 
 log = logging.getLogger(__name__)
 
 META = ("request_id", "ts", "latency_ms", "model", "version", "arm", "row", "shadow")
 RESERVED = frozenset((*META, "prediction"))
-SEGMENT_RE = re.compile(r"^(\d{10})\.parquet$")
 
 
 def stored_name(column: str) -> str:
@@ -96,7 +97,7 @@ class PredictionLog:
         self._flush_waiters: list[threading.Event] = []
         self._random = random.Random()  # noqa: S311 - sampling, not security
         self._seq = self._last_seq()
-        self._writer: Any = None  # pyarrow.parquet.ParquetWriter of the open segment
+        self._writer: Any = None  # the open segment's writer (segfmt.py)
         self._open_path: Path | None = None
         self._open_rows = 0
         self._opened_at = 0.0
@@ -171,8 +172,7 @@ class PredictionLog:
                     rows += rec.rows
                 self._queued_rows -= rows
             try:
-                table = self._table(records)
-                self._write(table)
+                self._write(self._batch(records))
             except OSError as exc:  # a full or failing disk: count what is lost, keep serving, try again later
                 log.warning("prediction log: cannot write %d rows to %s: %s", rows, self.directory, exc.strerror)
                 self.dropped_rows += rows
@@ -186,82 +186,90 @@ class PredictionLog:
                 self.written_rows += rows
                 self._count("written", rows)
 
-    def _table(self, records: list[_Record]) -> Any:
+    def _batch(self, records: list[_Record]) -> Batch:
         import numpy as np
-        import pyarrow as pa
 
         rows = [r.rows for r in records]
         n = sum(rows)
         single = n == len(records)  # one row per request, the common case: no repeats needed
         counts = np.asarray(rows)
 
-        def per_row(values: list[Any], dtype: Any) -> Any:
+        def per_row(values: list[Any], dtype: str) -> Column:
             if single:
-                return pa.array(values, type=dtype)
-            return pa.array(np.repeat(np.asarray(values, dtype=object), counts), type=dtype)
+                return Column(dtype, values)
+            return Column(dtype, np.repeat(np.asarray(values, dtype=object), counts))
 
-        def per_row_numbers(values: Any) -> Any:  # numeric columns without a Python object per row
+        def per_row_numbers(values: Any) -> Column:  # numeric columns without a Python object per row
             array = np.fromiter(values, dtype=np.float64, count=len(records))
-            return pa.array(array if single else np.repeat(array, counts))
+            return Column("double", array if single else np.repeat(array, counts))
 
-        def flag_or_null(values: list[Any], dtype: Any, absent: Any) -> Any:  # mostly absent: no per-row objects
+        def flag_or_null(values: list[Any], dtype: str, absent: Any) -> Column:  # mostly absent: no per-row objects
             if not any(v is not absent and v for v in values):
-                if absent is None:
-                    return pa.nulls(n, type=dtype)
-                return pa.array(np.zeros(n, dtype=bool))
+                return Column(dtype) if absent is None else Column(dtype, const=absent)
             return per_row(values, dtype)
 
         ts_us = np.fromiter((r.ts for r in records), dtype=np.float64, count=len(records)) * 1e6
-        ts = pa.array((ts_us if single else np.repeat(ts_us, counts)).astype(np.int64))
         if single:
             row_index = np.zeros(n, dtype="int32")
         else:
             starts = np.repeat(np.cumsum(counts) - counts, counts)
             row_index = (np.arange(n) - starts).astype("int32")
-        cols: dict[str, Any] = {
-            "request_id": per_row([r.request_id for r in records], pa.string()),
-            "ts": ts.cast(pa.timestamp("us", tz="UTC")),
+        cols: dict[str, Column] = {
+            "request_id": per_row([r.request_id for r in records], "string"),
+            "ts": Column(TS_TYPE, (ts_us if single else np.repeat(ts_us, counts)).astype(np.int64)),
             "latency_ms": per_row_numbers(r.latency_s * 1e3 for r in records),
-            "model": pa.array([self.model], type=pa.string()).take(np.zeros(n, dtype="int32")),
-            "version": pa.array([self.version], type=pa.string()).take(np.zeros(n, dtype="int32")),
-            "arm": flag_or_null([r.arm for r in records], pa.string(), None),
-            "row": pa.array(row_index),
-            "shadow": flag_or_null([r.shadow for r in records], pa.bool_(), False),
+            "model": Column("string", const=self.model),
+            "version": Column("string", const=self.version),
+            "arm": flag_or_null([r.arm for r in records], "string", None),
+            "row": Column("int32", row_index),
+            "shadow": flag_or_null([r.shadow for r in records], "bool", False),
         }
         if all(r.parsed.matrix is not None for r in records):
             matrix = np.concatenate([r.parsed.matrix for r in records])
             for j, spec in enumerate(self.signature.inputs):
-                cols[stored_name(spec.name)] = pa.array(matrix[:, j], from_pandas=True)
+                cols[stored_name(spec.name)] = Column("auto", matrix[:, j])
         else:
             parts = [r.parsed.column_arrays() for r in records]
             for spec in self.signature.inputs:
                 values = np.concatenate([p[spec.name] for p in parts])
-                cols[stored_name(spec.name)] = _arrow(values, spec.dtype)
-        prediction = np.concatenate([r.outputs["prediction"] for r in records])
-        cols["prediction"] = _arrow(prediction, None)
+                cols[stored_name(spec.name)] = Column("auto", values, spec=spec.dtype)
+        cols["prediction"] = Column("auto", np.concatenate([r.outputs["prediction"] for r in records]))
         if "probabilities" in records[0].outputs:
             proba = np.concatenate([r.outputs["probabilities"] for r in records])
             labels = self.classes or tuple(range(proba.shape[1]))
             for j, label in enumerate(labels[:proba.shape[1]]):
-                cols[class_column(label)] = pa.array(proba[:, j], type=pa.float64())
-        table = pa.table(cols)
-        if self._schema is not None and table.schema != self._schema:
-            table = table.cast(self._schema)  # e.g. an all-null column in this batch
-        return table
+                cols[class_column(label)] = Column("double", np.ascontiguousarray(proba[:, j], dtype=np.float64))
+        return Batch(n, cols)
 
-    def _write(self, table: Any) -> None:
-        import pyarrow.parquet as pq
-
+    def _write(self, batch: Batch) -> None:
+        """Append a batch to the open segment (opened first when none is): Parquet with pyarrow, else column
+        lines (segfmt.py). Every Parquet segment of this process gets the first batch's schema."""
         if self._writer is None:
             self._seq += 1
-            self._open_path = self.directory / f"{self._seq:010d}.parquet.partial"
-            if self._schema is None:
-                self._schema = table.schema
-            self._writer = pq.ParquetWriter(self._open_path, self._schema, compression="zstd", compression_level=1)
-            self._open_rows = 0
-            self._opened_at = time.monotonic()
-        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
-        self._open_rows += table.num_rows
+            suffix = segfmt.segment_suffix()
+            path = self.directory / f"{self._seq:010d}{suffix}.partial"
+            if suffix == segfmt.PARQUET:
+                table = self._arrow(batch)
+                self._writer = segfmt.ParquetSegmentWriter(path, self._schema)
+                self._open_path, self._open_rows, self._opened_at = path, 0, time.monotonic()
+                self._writer.write_table(table)
+                self._open_rows += batch.rows
+                return
+            self._writer = segfmt.ColumnLinesWriter(path, batch)
+            self._open_path, self._open_rows, self._opened_at = path, 0, time.monotonic()
+        if isinstance(self._writer, segfmt.ParquetSegmentWriter):
+            self._writer.write_table(self._arrow(batch))
+        else:
+            self._writer.write(batch)
+        self._open_rows += batch.rows
+
+    def _arrow(self, batch: Batch) -> Any:
+        table = segfmt.batch_to_arrow(batch)
+        if self._schema is None:
+            self._schema = table.schema
+        elif table.schema != self._schema:
+            table = table.cast(self._schema)  # e.g. an all-null column in this batch
+        return table
 
     def _close_segment(self) -> None:
         if self._writer is None or self._open_path is None:
@@ -274,7 +282,9 @@ class PredictionLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(path, path.with_suffix(""))  # NNNN.parquet.partial -> NNNN.parquet
+            closed = path.with_suffix("")  # NNNN.parquet.partial -> NNNN.parquet (or .jsonl.gz)
+            os.replace(path, closed)
+            segfmt.remember_rows(closed, self._open_rows)
         except OSError as exc:
             log.warning("prediction log: cannot close segment %s: %s; its %d rows are lost", path.name,
                         exc.strerror, self._open_rows)
@@ -349,9 +359,7 @@ class PredictionLog:
 
 
 def list_segments(directory: Path, after: int = 0) -> list[Segment]:
-    """Closed segments of a log folder with a sequence number above `after`, oldest first."""
-    import pyarrow.parquet as pq
-
+    """Closed segments of a log folder with a sequence number above `after`, oldest first (either format)."""
     out = []
     try:
         entries = sorted(directory.iterdir())
@@ -362,19 +370,9 @@ def list_segments(directory: Path, after: int = 0) -> list[Segment]:
         if not m or int(m.group(1)) <= after:
             continue
         try:
-            rows = pq.read_metadata(p).num_rows
+            rows = segfmt.segment_rows(p)
             size = p.stat().st_size
-        except (OSError, ValueError):
-            continue  # removed by retention meanwhile, or not a Parquet file
+        except (OSError, ValueError, EOFError):
+            continue  # removed by retention meanwhile, or not a segment
         out.append(Segment(int(m.group(1)), p, rows, size))
     return out
-
-
-def _arrow(values: Any, dtype: str | None) -> Any:
-    import pyarrow as pa
-
-    if values.dtype == object:
-        return pa.array(values.tolist(), from_pandas=True)
-    if dtype is not None and dtype.startswith(("int", "uint")) and values.dtype.kind == "f":
-        return pa.array(values, from_pandas=True).cast(pa.int64(), safe=False)  # nulls arrived as NaN
-    return pa.array(values, from_pandas=True)

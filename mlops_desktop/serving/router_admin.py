@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from mlops_desktop.errors import UsageError
+from mlops_desktop.serving import segfmt
 from mlops_desktop.serving.router_config import check_percent, check_weights
 from mlops_desktop.serving.router_state import Settings, save_settings
 
@@ -130,7 +131,7 @@ def _segments(r: Router, path: bytes, url: bytes) -> tuple[int, bytes, bytes]:
         if not found:
             return 404, _dumps({"error": f"no closed segment {seq}"}), JSON
         try:
-            return 200, found[0].path.read_bytes(), b"application/vnd.apache.parquet"
+            return 200, found[0].path.read_bytes(), segfmt.content_type(found[0].path)
         except OSError:
             return 404, _dumps({"error": f"segment {seq} was removed meanwhile"}), JSON
     after = _after(url)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_desktop.serving.predlog import PredictionLog
 from mlops_desktop.serving.router_upstream import Exchange
+from mlops_desktop.serving.segfmt import TS_TYPE, Batch, Column
 
 if TYPE_CHECKING:
     from mlops_desktop.serving.router import Router
@@ -108,23 +109,23 @@ class ComparisonLog(PredictionLog):
             self._queued_rows += 1
         return True
 
-    def _table(self, records: list[Any]) -> Any:
-        import pyarrow as pa
+    def _batch(self, records: list[Any]) -> Batch:
+        import numpy as np
 
         rows = [r.record for r in records]
-        return pa.table({
-            "request_id": pa.array([r.request_id for r in rows], pa.string()),
-            "ts": pa.array([int(r.ts * 1e6) for r in rows], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-            "primary_arm": pa.array([r.primary_arm for r in rows], pa.string()),
-            "shadow_arm": pa.array([r.shadow_arm for r in rows], pa.string()),
-            "primary_status": pa.array([r.primary_status for r in rows], pa.int16()),
-            "shadow_status": pa.array([r.shadow_status for r in rows], pa.int16()),
-            "primary_latency_ms": pa.array([r.primary_latency_ms for r in rows], pa.float64()),
-            "shadow_latency_ms": pa.array([r.shadow_latency_ms for r in rows], pa.float64()),
-            "rows": pa.array([r.rows for r in rows], pa.int32()),
-            "agreed_rows": pa.array([r.agreed_rows for r in rows], pa.int32()),
-            "agree": pa.array([r.agree for r in rows], pa.bool_()),
-            "error": pa.array([r.error for r in rows], pa.string()),
+        return Batch(len(rows), {
+            "request_id": Column("string", [r.request_id for r in rows]),
+            "ts": Column(TS_TYPE, np.fromiter((int(r.ts * 1e6) for r in rows), dtype=np.int64, count=len(rows))),
+            "primary_arm": Column("string", [r.primary_arm for r in rows]),
+            "shadow_arm": Column("string", [r.shadow_arm for r in rows]),
+            "primary_status": Column("int16", [r.primary_status for r in rows]),
+            "shadow_status": Column("int16", [r.shadow_status for r in rows]),
+            "primary_latency_ms": Column("double", [r.primary_latency_ms for r in rows]),
+            "shadow_latency_ms": Column("double", [r.shadow_latency_ms for r in rows]),
+            "rows": Column("int32", [r.rows for r in rows]),
+            "agreed_rows": Column("int32", [r.agreed_rows for r in rows]),
+            "agree": Column("bool", [r.agree for r in rows]),
+            "error": Column("string", [r.error for r in rows]),
         })
 
 

@@ -43,9 +43,10 @@ def fetch_segments(url: str, folder: Path, *, timeout: float = 10.0) -> int:
     """Copy a router's closed comparison segments that `folder` lacks (GET /router/shadow/segments): a router in
     a container or on another host shares its shadow log this way. Returns how many were fetched."""
     import json
-    import os
     import urllib.error
     import urllib.request
+
+    from mlops_desktop.serving.segfmt import save_pulled
 
     base = url.rstrip("/")
     if not base.startswith(("http://", "https://")):
@@ -61,9 +62,7 @@ def fetch_segments(url: str, folder: Path, *, timeout: float = 10.0) -> int:
             seq = int(seg["seq"])
             with urllib.request.urlopen(f"{base}/router/shadow/segments/{seq}", timeout=timeout) as resp:  # noqa: S310
                 data = resp.read()
-            tmp = folder / f"{seq:010d}.parquet.partial"
-            tmp.write_bytes(data)
-            os.replace(tmp, folder / f"{seq:010d}.parquet")
+            save_pulled(data, folder / f"{seq:010d}.parquet")  # column lines (no pyarrow there) become Parquet
             fetched += 1
     except urllib.error.HTTPError as exc:
         raise MlopsError(f"the router at {base} refused its shadow log: HTTP {exc.code}",
