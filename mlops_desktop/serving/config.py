@@ -54,6 +54,8 @@ class LogConfig:
             raise UsageError(f"the prediction log sample rate must be between 0 and 1 (got {self.sample_rate})")
         if self.max_queue_rows < 1 or self.segment_max_rows < 1:
             raise UsageError("the prediction log queue and segment sizes must be at least 1 row")
+        if not self.segment_max_age_s > 0:
+            raise UsageError(f"the prediction log segment age must be positive (got {self.segment_max_age_s:g} s)")
         if self.commit_interval_s < 1:
             raise UsageError("the prediction log commit interval must be at least 1 s "
                              "(each commit is a lake version)")

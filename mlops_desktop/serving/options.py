@@ -32,6 +32,9 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-log", action="store_true", help="keep no prediction log")
     p.add_argument("--sample-rate", type=float, default=1.0, help="fraction of requests logged (default 1)")
     p.add_argument("--log-dataset", metavar="NAME", help="lake dataset of the log (default predictions_<model>)")
+    p.add_argument("--segment-age", type=float, default=LogConfig.segment_max_age_s,
+                   help="seconds after which the open log segment is closed, so collectors can pull it "
+                        f"(default {LogConfig.segment_max_age_s:g}; lower: fresher monitoring, more files)")
     p.add_argument("--commit-interval", type=float, default=LogConfig.commit_interval_s,
                    help=f"seconds between lake commits of the log (default {LogConfig.commit_interval_s:g})")
     p.add_argument("--drain-timeout", type=float, default=20.0,
@@ -65,7 +68,8 @@ def config_from_args(args: argparse.Namespace, log_dir: Path | None) -> ServeCon
         admin_token = envvars.MLOPS_ADMIN_TOKEN.get()
     batch = BatchConfig(max_rows=args.max_batch, max_wait_ms=args.max_wait_ms, enabled=not args.no_batching)
     log = LogConfig(enabled=not args.no_log, directory=log_dir, sample_rate=args.sample_rate,
-                    dataset=args.log_dataset, commit_interval_s=args.commit_interval)
+                    dataset=args.log_dataset, commit_interval_s=args.commit_interval,
+                    segment_max_age_s=getattr(args, "segment_age", LogConfig.segment_max_age_s))
     return ServeConfig(host=args.host, port=args.port, workers=args.workers, token=token, insecure=args.insecure,
                        max_body_bytes=int(args.max_body_mb * (1 << 20)), batch=batch, log=log,
                        drain_timeout_s=args.drain_timeout,
@@ -78,7 +82,8 @@ def to_argv(args: argparse.Namespace) -> list[str]:
     out: list[str] = []
     defaults = {"workers": 1, "max_body_mb": DEFAULT_MAX_BODY / (1 << 20), "max_batch": BatchConfig.max_rows,
                 "max_wait_ms": BatchConfig.max_wait_ms, "sample_rate": 1.0,
-                "commit_interval": LogConfig.commit_interval_s, "drain_timeout": 20.0, "handover_grace": 1.0}
+                "commit_interval": LogConfig.commit_interval_s, "segment_age": LogConfig.segment_max_age_s,
+                "drain_timeout": 20.0, "handover_grace": 1.0}
     for key, default in defaults.items():
         value = getattr(args, key, default)
         if value != default:

@@ -209,3 +209,67 @@ def test_a_pinned_version_missing_here_comes_from_a_downloaded_wheel(ws, tmp_pat
     out = docker_engine.client().containers.run(record.tag, ["python3", "-c", "import six; print(six.__version__)"],
                                                 remove=True, labels=docker_scope.labels)
     assert out.strip() == b"1.16.0"
+
+
+def test_the_image_logs_predictions_without_pyarrow_and_the_desktop_reads_them(ws, churn_version, build,
+                                                                                 docker_engine, docker_scope):
+    """The image carries no pyarrow; its server logs column-lines segments, which the desktop's collector pulls
+    over HTTP and stores as Parquet: every request, row and prediction is there, with the in-process answers."""
+    import json
+    import urllib.request
+
+    from mlops_desktop import registry
+    from mlops_desktop.monitoring.predictions import cache_dir, pull_segments, read_window
+    from mlops_desktop.monitoring.targets import ScrapeTarget
+    from mlops_desktop.serving.payloads import RequestSchema, parse_mlflow
+    from tests.engines.common import wait_until
+
+    record = build(churn_version.ref)
+    client = docker_engine.client()
+    found = client.containers.run(record.tag, ["python3", "-c", "import importlib.util as u; "
+                                               "print(u.find_spec('pyarrow'), u.find_spec('orjson') is not None)"],
+                                  remove=True, labels=docker_scope.labels, name=docker_scope.name("probe"))
+    assert found.strip() == b"None True"
+    cmd = client.images.get(record.tag).attrs["Config"]["Cmd"] + ["--segment-age", "1"]
+    server = client.containers.run(record.tag, cmd, detach=True, name=docker_scope.name("logged"),
+                                   labels=docker_scope.labels, ports={"8080/tcp": ("127.0.0.1", None)})
+
+    def url() -> str:
+        server.reload()
+        bindings = server.attrs["NetworkSettings"]["Ports"].get("8080/tcp") or []
+        return f"http://127.0.0.1:{bindings[0]['HostPort']}" if bindings else ""
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(url() + "/v2/health/ready", timeout=2) as r:
+                return r.status == 200
+        except (OSError, ValueError):
+            return False
+
+    wait_until(ready, 120, "the model container to be ready")
+    rows = [[10.0 + i, 40.0, "basic" if i % 2 else "pro", i % 4] for i in range(6)]
+    body = json.dumps({"dataframe_split": {"columns": ["tenure", "spend", "plan", "calls"], "data": rows}}).encode()
+    for i in range(20):
+        req = urllib.request.Request(url() + "/invocations", data=body,
+                                     headers={"Content-Type": "application/json", "X-Request-ID": f"req-{i}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+    target = ScrapeTarget(url=url(), role="replica", model="churn")
+
+    def pulled() -> int:
+        pull_segments(ws, target)
+        files = sorted(cache_dir(ws).rglob("*.parquet"))
+        return read_window(files).height if files else 0
+
+    wait_until(lambda: pulled() >= 120, 60, "the container's closed segments to be pulled")
+    listing = json.loads(urllib.request.urlopen(url() + "/predictions/segments", timeout=5).read())  # noqa: S310
+    assert listing["segments"] and all(s["name"].endswith(".jsonl.gz") for s in listing["segments"])
+    frame = read_window(sorted(cache_dir(ws).rglob("*.parquet")))
+    assert frame.height == 120 and frame["request_id"].n_unique() == 20
+    assert set(frame["model"]) == {"churn"} and set(frame["version"]) == {str(churn_version.version)}
+    columns = parse_mlflow(body, "application/json", RequestSchema(churn_version.signature)).column_arrays()
+    expected = registry.load_predictor(ws, churn_version, prefer_onnx=False).predict(columns)["prediction"].tolist()
+    one = frame.filter(frame["request_id"] == "req-3").sort("row")
+    assert one["prediction"].to_list() == expected and one["tenure"].to_list() == [r[0] for r in rows]
+    assert str(frame.schema["ts"]) == "Datetime(time_unit='us', time_zone='UTC')"
+    server.stop(timeout=20)
