@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                 "alias such as challenger) and run them")
     p.add_argument("--project", metavar="DIR")
     p.add_argument("--no-run", action="store_true")
+    p = command(ps, "watch", cmd_watch, "run the policies' triggers by themselves: follow the audit log and start "
+                "(and run) a request when a version is registered or an alias moves, until Ctrl-C")
+    p.add_argument("--project", metavar="DIR")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between looks at the audit log (default 5)")
+    p.add_argument("--once", action="store_true", help="look once (a full scan) and exit")
+    p.add_argument("--no-run", action="store_true", help="only start requests; `promote resume ID` runs them")
     command(ps, "notices", cmd_notices, "what the pipeline told people (failed checks, expiries) not yet read")
 
     reviews = sub.add_parser("reviews", help="the review queue: evidence, labels, approve or reject")
@@ -173,6 +179,44 @@ def cmd_scan(args: argparse.Namespace) -> int:
             emit_json(clean_json([r.to_dict() for r in started]))
         else:
             table(HEADERS, _rows(started), max_width=60)
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from mlops_desktop.errors import UsageError
+    from mlops_desktop.promotion.policy import load_policies
+    from mlops_desktop.promotion.watcher import PollResult, TriggerWatcher
+
+    if not args.interval > 0:
+        raise UsageError(f"--interval must be positive (got {args.interval:g})")
+    root = _project(args)
+    stop = threading.Event()
+
+    def said(result: PollResult) -> None:
+        if result.problem:
+            print(f"promote watch: {result.problem}", file=sys.stderr, flush=True)
+        for req in result.started:
+            if args.json:
+                print(json.dumps(clean_json(req.to_dict())), flush=True)
+            else:
+                print(f"started {req.id}: {req.model}/{req.version} under policy {req.policy} "
+                      f"(trigger {req.trigger})", flush=True)
+
+    with open_workspace(args) as ws:
+        watcher = TriggerWatcher(ws, lambda: load_policies(root), run=not args.no_run)
+        if args.once:
+            said(watcher.poll())
+            return 0
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            watcher.watch(stop, interval=args.interval, on_poll=said)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 
