@@ -164,12 +164,16 @@ class PredictionLog:
             with self._lock:
                 if not self._queue:
                     return
-                records: list[_Record] = []
-                rows = 0
-                while self._queue and rows < 65536:
-                    rec = self._queue.popleft()
-                    records.append(rec)
-                    rows += rec.rows
+                if self._queued_rows <= 65536:  # all of it: one swap instead of a pop per request
+                    records: Any = self._queue
+                    rows = self._queued_rows
+                    self._queue = deque()
+                else:
+                    records, rows = [], 0
+                    while self._queue and rows < 65536:
+                        rec = self._queue.popleft()
+                        records.append(rec)
+                        rows += rec.rows
                 self._queued_rows -= rows
             try:
                 self._write(self._batch(records))
