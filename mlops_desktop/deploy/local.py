@@ -63,6 +63,8 @@ class LocalBackend:
             self._client = None
 
     def _owned(self, name: str, *, role: str | None = None, arm: str | None = None) -> list[dict[str, Any]]:
+        import docker
+
         filters = [f"{d.LABEL}={name}"]
         if role is not None:
             filters.append(f"{d.L_ROLE}={role}")
@@ -70,7 +72,13 @@ class LocalBackend:
             filters.append(f"{d.L_ARM}={arm}")
         with d.engine_errors(self.target, f"listing the containers of {name}"):
             found = self.api.containers(all=True, filters={"label": filters})
-            return [self.api.inspect_container(c["Id"]) for c in found]
+            out = []
+            for c in found:
+                try:
+                    out.append(self.api.inspect_container(c["Id"]))
+                except docker.errors.NotFound:
+                    continue  # removed between the listing and its inspection (a rollout or a revert under way)
+            return out
 
     def _host_port(self, info: dict[str, Any], port: int) -> int | None:
         bindings = (info.get("NetworkSettings") or {}).get("Ports") or {}

@@ -169,7 +169,8 @@ def test_deploy_update_scale_logs_restart_and_roll_back_to_an_older_revision(bac
 
 
 def test_a_crashing_image_is_rolled_back_automatically_and_the_old_version_keeps_serving(backend, kube_images):
-    assert apply(backend, kube_images, 1, 1, replicas=2).outcome == "healthy"
+    first = apply(backend, kube_images, 1, 1, replicas=2)
+    assert first.outcome == "healthy", (first.outcome, first.detail, first.events[-5:])
     url = url_of(backend)
     wait_answers(url, 1)
     answers: list[int] = []
@@ -202,7 +203,8 @@ def test_a_crashing_image_is_rolled_back_automatically_and_the_old_version_keeps
 
 
 def test_a_failing_readiness_probe_is_rolled_back_at_the_deadline(backend, kube_images):
-    assert apply(backend, kube_images, 1, 1).outcome == "healthy"
+    first = apply(backend, kube_images, 1, 1)
+    assert first.outcome == "healthy", (first.outcome, first.detail, first.events[-5:])
     url = url_of(backend)
     t0 = time.monotonic()
     result = apply(backend, kube_images, 2, 2, image=kube_images.not_ready, deadline=15)
@@ -259,7 +261,8 @@ def test_hostile_names_never_reach_the_cluster(backend, kube_images, kube_namesp
 
 def test_the_api_server_stopped_mid_rollout_is_unknown_and_a_rerun_resumes(backend, kube_images, kube_cluster):
     kube_cluster.require_restartable()  # a shared cluster's API server is not ours to stop (runs in CI)
-    assert apply(backend, kube_images, 1, 1).outcome == "healthy"
+    first = apply(backend, kube_images, 1, 1)
+    assert first.outcome == "healthy", (first.outcome, first.detail, first.events[-5:])
     outcome: dict[str, object] = {}
     rolling = threading.Event()
 
