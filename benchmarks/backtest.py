@@ -215,7 +215,8 @@ def main() -> None:
         for phase in args.phases.split(","):
             runs.setdefault(phase, []).append(_child(phase, home))
             print(f"round {round_ + 1} {phase}: {json.dumps(runs[phase][-1])}", file=sys.stderr)
-    phases = {name: sorted(rs, key=lambda r: r["rows_per_s"])[len(rs) // 2] for name, rs in runs.items()}  # median
+    # each phase's median run (of an even count, the lower middle one: no flattering pick)
+    phases = {name: sorted(rs, key=lambda r: r["rows_per_s"])[(len(rs) - 1) // 2] for name, rs in runs.items()}
     ours, limit = phases["ours"], phases["limit"]
     summary = {
         "benchmark": "backtest", "rows": args.rows, "versions": 3, "windows": ours["windows"],
