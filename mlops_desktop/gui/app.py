@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     if shot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-    from PySide6.QtCore import Qt
+    from PySide6.QtCore import QEvent, Qt
     from PySide6.QtWidgets import QApplication
 
     from mlops_desktop.gui import crash, theme
@@ -191,6 +191,11 @@ def run(args: argparse.Namespace) -> int:
         if shot:
             screenshot(window, ctx, Path(shot), getattr(args, "view", None), size)
             window.close()
+            # every worker finished before the window (and what they report to) goes away, then the window
+            # deleted here, on this thread, while the application still runs
+            ctx.tasks.shutdown(30_000)
+            window.deleteLater()
+            app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
             return 0
         if getattr(args, "view", None):
             area, _, sub = args.view.partition(":")

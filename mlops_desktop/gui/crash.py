@@ -33,11 +33,13 @@ class CrashHandler:
         self.crash_dir = crash_dir
         self.on_exception: Callable[[BaseException], object] | None = None
         self._fault_file: IO[str] | None = None
+        self._was_enabled = False
         self._previous_hook = sys.excepthook
         self.caught = 0  # errors caught in slots this session
 
     def install(self) -> None:
         self.crash_dir.mkdir(parents=True, exist_ok=True)
+        self._was_enabled = faulthandler.is_enabled()  # e.g. pytest's, or python -X faulthandler
         self._fault_file = open(self.crash_dir / FAULT_LOG, "a", encoding="utf-8")  # noqa: SIM115 - lives on
         faulthandler.enable(self._fault_file, all_threads=True)
         sys.excepthook = self._hook
@@ -48,6 +50,8 @@ class CrashHandler:
             faulthandler.disable()
             self._fault_file.close()
             self._fault_file = None
+            if self._was_enabled and sys.__stderr__ is not None:
+                faulthandler.enable(sys.__stderr__, all_threads=True)  # hand a hard crash back to whoever had it
             path = self.crash_dir / FAULT_LOG
             if path.exists() and path.stat().st_size == 0:
                 path.unlink()

@@ -159,3 +159,28 @@ def test_a_usage_error_is_no_crash(qapp, ws, tmp_path):
         app.run(argparse.Namespace(home=str(ws.root), screenshot=str(tmp_path / "x.png"), view="nope",
                                    size="800x600"))
     assert crash.pending_reports(ws.paths.crash_reports) == []
+
+
+def test_the_crash_handler_hands_a_hard_crash_back_when_it_is_uninstalled(tmp_path):
+    """A screenshot (or a test) installs and uninstalls the handler; whoever dumped hard crashes before (pytest,
+    python -X faulthandler) must do so again afterwards, or a later segfault leaves no trace at all."""
+    import faulthandler
+
+    from mlops_desktop.gui import crash
+
+    was = faulthandler.is_enabled()
+    try:
+        faulthandler.enable()
+        handler = crash.CrashHandler(tmp_path / "crash")
+        handler.install()
+        assert faulthandler.is_enabled() and (tmp_path / "crash" / crash.FAULT_LOG).exists()
+        handler.uninstall()
+        assert faulthandler.is_enabled()
+        faulthandler.disable()
+        quiet = crash.CrashHandler(tmp_path / "crash2")
+        quiet.install()
+        quiet.uninstall()
+        assert not faulthandler.is_enabled()  # it was off before: it stays off
+    finally:
+        if was:
+            faulthandler.enable()
