@@ -189,7 +189,8 @@ class LocalBackend:
         if ok:
             return "ready", "ready", address
         if restarts >= CRASH_RESTARTS:
-            return "crashed", f"restarted {restarts} times; {detail}", address
+            return "crashed", (f"restarted {restarts} times (last exit code {state.get('ExitCode')}); "
+                               f"{detail}"), address
         return "unhealthy" if time.time() - _started(info) > 2 else "starting", detail, address
 
     def _last_lines(self, cid: str, n: int = 3) -> str:
