@@ -252,19 +252,10 @@ class PredictionLog:
             self._seq += 1
             suffix = segfmt.segment_suffix()
             path = self.directory / f"{self._seq:010d}{suffix}.partial"
-            if suffix == segfmt.PARQUET:
-                table = self._arrow(batch)
-                self._writer = segfmt.ParquetSegmentWriter(path, self._schema)
-                self._open_path, self._open_rows, self._opened_at = path, 0, time.monotonic()
-                self._writer.write_table(table)
-                self._open_rows += batch.rows
-                return
-            self._writer = segfmt.ColumnLinesWriter(path, batch)
+            self._writer = (segfmt.ParquetSegmentWriter(path, self._arrow) if suffix == segfmt.PARQUET
+                            else segfmt.ColumnLinesWriter(path))
             self._open_path, self._open_rows, self._opened_at = path, 0, time.monotonic()
-        if isinstance(self._writer, segfmt.ParquetSegmentWriter):
-            self._writer.write_table(self._arrow(batch))
-        else:
-            self._writer.write(batch)
+        self._writer.write(batch)
         self._open_rows += batch.rows
 
     def _arrow(self, batch: Batch) -> Any:

@@ -22,6 +22,7 @@ import importlib.util
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -116,23 +117,29 @@ _UNIQUE_TEXT = frozenset(("request_id",))
 
 
 class ParquetSegmentWriter:
-    """An open Parquet segment (zstd level 1: the writer thread's CPU matters more than the bytes)."""
+    """An open Parquet segment (zstd level 1: the writer thread's CPU matters more than the bytes). `to_table`
+    turns a batch into the Arrow table to append; the file takes the first table's schema."""
 
-    def __init__(self, path: Path, schema: Any) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
+    def __init__(self, path: Path, to_table: Callable[[Batch], Any]) -> None:
         self.path = path
-        text = [f.name for f in schema if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
-                and f.name not in _UNIQUE_TEXT]
-        self._writer = pq.ParquetWriter(path, schema, compression="zstd", compression_level=1,
-                                        use_dictionary=text or False)
+        self._to_table = to_table
+        self._writer: Any = None
 
-    def write_table(self, table: Any) -> None:
+    def write(self, batch: Batch) -> None:
+        table = self._to_table(batch)
+        if self._writer is None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            text = [f.name for f in table.schema if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+                    and f.name not in _UNIQUE_TEXT]
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd", compression_level=1,
+                                            use_dictionary=text or False)
         self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 # ---------------------------------------------------------------------------------------------- column lines
@@ -175,28 +182,29 @@ def _json_column(col: Column) -> tuple[str, Any]:
 
 
 class ColumnLinesWriter:
-    """An open `.jsonl.gz` segment: a header, then one line per batch; `close()` ends the gzip stream."""
+    """An open `.jsonl.gz` segment: a header (the first batch's column types), then one line per batch;
+    `close()` ends the gzip stream."""
 
-    def __init__(self, path: Path, first: Batch) -> None:
+    def __init__(self, path: Path) -> None:
         import orjson
 
         self._orjson = orjson
         self.path = path
-        self._fh = gzip.open(path, "wb", compresslevel=1)  # noqa: SIM115 - closed by close()
-        self.types = {name: _json_column(col)[0] for name, col in first.columns.items()}
-        self._fh.write(orjson.dumps({"format": FORMAT, "columns": self.types}) + b"\n")
+        self._fh: Any = None
 
     def write(self, batch: Batch) -> None:
-        cols = {}
-        for name, col in batch.columns.items():
-            _type, values = _json_column(col)
-            cols[name] = values
-        line = self._orjson.dumps({"n": batch.rows, "c": cols},
+        columns = {name: _json_column(col) for name, col in batch.columns.items()}
+        if self._fh is None:
+            self._fh = gzip.open(self.path, "wb", compresslevel=1)  # noqa: SIM115 - closed by close()
+            types = {name: kind for name, (kind, _values) in columns.items()}
+            self._fh.write(self._orjson.dumps({"format": FORMAT, "columns": types}) + b"\n")
+        line = self._orjson.dumps({"n": batch.rows, "c": {name: values for name, (_k, values) in columns.items()}},
                                   option=self._orjson.OPT_SERIALIZE_NUMPY)
         self._fh.write(line + b"\n")
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
 
 
 def _decode(data: bytes) -> tuple[dict[str, str], list[dict[str, Any]]]:
