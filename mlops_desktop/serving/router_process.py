@@ -25,6 +25,7 @@ log = logging.getLogger("mlops_desktop.serving.router")
 
 def serve_forever(router: Router, sock: socket.socket, *, status_file: Path | None = None) -> int:
     """Serve until SIGTERM/SIGINT, then drain and return 0 (a container's PID 1, a managed local router)."""
+    from mlops_desktop.serving import handover
     from mlops_desktop.serving.runner import _run, write_status
 
     port = sock.getsockname()[1]
@@ -35,6 +36,7 @@ def serve_forever(router: Router, sock: socket.socket, *, status_file: Path | No
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await router.start(sock)
+        handover.take_over(sock)
         write_status(status_file, pid=os.getpid(), port=port, host=router.config.host, state="running",
                      started_at=time.time())
         log.warning("router %s on http://%s:%d: arms %s (stable %s)", router.config.name, router.config.host, port,

@@ -1,7 +1,9 @@
 """Run a server process: bind, serve with uvicorn (httptools, uvloop), drain on SIGTERM, report where and how it ended.
 
 The socket is bound here with SO_REUSEPORT, so a restart with another version starts the new process on the same
-port and stops the old one only once the new one is ready (no refused connection in between). With `workers` > 1,
+port and stops the old one only once the new one is ready (no refused connection in between); handover.py steers new
+connections to the old listener until the new one is ready, and to the new one after, so neither the start nor the
+end of the swap resets a connection queued on the wrong side. With `workers` > 1,
 that many processes accept on the one socket; each has its own batcher and prediction log (one folder each).
 A status file (JSON) tells a managing process the pid, the bound port, readiness and, at the end, the exit code.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_desktop.errors import UsageError
+from mlops_desktop.serving import handover
 from mlops_desktop.serving.config import ServeConfig
 
 log = logging.getLogger("mlops_desktop.serving")
@@ -43,6 +46,7 @@ def bind(host: str, port: int) -> socket.socket:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", hint=hint) from None
     sock.listen(2048)
     sock.set_inheritable(True)
+    handover.hold(sock)  # new connections stay with a server already running on this port until this one is ready
     return sock
 
 
@@ -135,6 +139,7 @@ def serve_forever(app: Any, config: ServeConfig, sock: socket.socket, *, status_
         while not server.started and not task.done():
             await asyncio.sleep(0.02)
         if server.started:
+            handover.take_over(sock)
             freeze_heap()
             write_status(status_file, state="running")
             log.warning("serving %s on http://%s:%d", ", ".join(f"{m.name}/{m.version}" for m in app.models),
