@@ -6,7 +6,8 @@ A trainer subprocess logs through mlops_desktop.tracking (batching writer, defau
 workspace the window shows; the window shows that running run's charts. A 5 ms timer in the GUI thread measures
 the longest gap between its ticks (the stall). Baseline in the same run: the same window with nobody logging.
 Then the trainer logs 10 marker values 300 ms apart; latency = marker drawn in the plot - log call returned.
-With --steady, 30 markers ride in a stream of 100 points/s (the live refresh is coalesced then, not immediate).
+With --steady, 30 markers ride in a stream of 100 points/s, 20-40 points apart (so that they fall anywhere in the
+writer's flush cycle: markers at one fixed distance would all wait the same part of it).
 Last line: one JSON object.
 """
 
@@ -27,7 +28,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from gui_common import ROOT, emit  # noqa: E402
 
 TRAINER = r"""
-import json, sys, time
+import json, random, sys, time
 import mlops_desktop.tracking as mt
 home, points, steady = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "steady"
 with mt.start_run(experiment="live", name="live-run", home=home, capture_git=False) as run:
@@ -46,7 +47,7 @@ with mt.start_run(experiment="live", name="live-run", home=home, capture_git=Fal
     step = points
     for k in range(10 if not steady else 30):
         if steady:                       # markers inside a stream of 100 points/s: what a live run looks like
-            for _ in range(30):
+            for _ in range(random.randint(20, 40)):   # markers fall anywhere in the writer's flush cycle
                 mt.log_metric("loss", 0.5, step=step)
                 step += 1
                 time.sleep(0.01)
@@ -82,20 +83,35 @@ class StallMeter:
 
 
 def pump(app, seconds: float, until=None) -> bool:
+    """Run the window's real event loop (timers and worker results arrive as they would for a user; a loop of
+    processEvents() and sleeps would spend a few percent of a core of its own) for `seconds`, or until `until()`."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
     end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        app.processEvents()
+    loop = QEventLoop()
+    met = [False]
+
+    def poll() -> None:
         if until is not None and until():
-            return True
-        time.sleep(0.001)
-    return False
+            met[0] = True
+            loop.quit()
+        elif time.perf_counter() >= end:
+            loop.quit()
+
+    timer = QTimer()
+    timer.timeout.connect(poll)
+    timer.start(10)
+    QTimer.singleShot(0, poll)
+    loop.exec()
+    timer.stop()
+    return met[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--steady", action="store_true",
-                        help="log the markers inside a steady stream of 100 points/s (30 markers, 0.3 s apart) "
+                        help="log the markers inside a steady stream of 100 points/s (30 markers, 0.2-0.4 s apart) "
                              "instead of after quiet spells")
     args = parser.parse_args()
 

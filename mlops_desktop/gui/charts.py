@@ -37,10 +37,19 @@ from mlops_desktop.gui.plot_data import (  # noqa: F401 - re-exported for caller
     load_many,
     load_series,
 )
-from mlops_desktop.gui.plot_items import GridLines, MetricAxis
+from mlops_desktop.gui.plot_items import GridLines, MetricAxis, TimedPlotWidget
 from mlops_desktop.gui.series_math import smooth_ema  # noqa: F401 - re-exported
 from mlops_desktop.gui.views.base import AppContext
 from mlops_desktop.textfmt import fmt_number
+
+
+def _load_timed(store: Any, cache: Any, requests: list[SeriesRequest], *, progress: Any = None
+                ) -> tuple[list[SeriesData | LoadProblem], float]:
+    """Worker: load_many, and the CPU it took (part of what a live refresh costs)."""
+    started = time.thread_time()
+    results = load_many(store, cache, requests, progress=progress)
+    return results, time.thread_time() - started
+
 
 MARKERS_UP_TO = 30      # a series with this few points gets a marker per point
 THIN_FROM = 2000        # ... and one of at least this many a 1 px line (Qt draws it several times faster)
@@ -94,7 +103,8 @@ class MetricPlot(QWidget):
         self._following = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plot_widget = pg.PlotWidget(axisItems={"bottom": self._make_axis(), "left": MetricAxis("left")})
+        self.load_cpu_s = 0.0   # CPU of this plot's loads (worker) and draws (GUI thread); + paints: cpu_s
+        self.plot_widget = TimedPlotWidget(axisItems={"bottom": self._make_axis(), "left": MetricAxis("left")})
         self.plot_item = self.plot_widget.getPlotItem()
         self.plot_item.setMenuEnabled(False)
         self.plot_item.hideButtons()   # pyqtgraph's own "A" (auto range): the panel's Reset zoom does that
@@ -352,9 +362,10 @@ class MetricPlot(QWidget):
         started = time.perf_counter()
         x_mode, smoothing = self.x_mode, self.smoothing
         self.ctx.tasks.submit(
-            load_many, self.ctx.workspace.tracking, self.cache, [r for _u, r in batch],
+            _load_timed, self.ctx.workspace.tracking, self.cache, [r for _u, r in batch],
             title=f"Load {self.key}", key=f"_plot_{id(self)}_{started}", quiet=True, owner=self,
-            on_done=lambda results: self._on_loaded(batch, results, window, buckets, x_mode, smoothing, started),
+            on_done=lambda done: self._on_loaded(batch, done[0], window, buckets, x_mode, smoothing, started,
+                                                 done[1]),
             on_error=lambda _exc: self._on_failed([u for u, _r in batch]))
 
     def refresh_live(self, uuids: set[str]) -> None:
@@ -380,7 +391,21 @@ class MetricPlot(QWidget):
 
     def _on_loaded(self, batch: list[tuple[str, SeriesRequest]], results: list[SeriesData | LoadProblem],
                    window: tuple[float, float] | None, buckets: int, x_mode: str,
-                   smoothing: tuple[str, float] | None, started: float) -> None:
+                   smoothing: tuple[str, float] | None, started: float, load_cpu_s: float = 0.0) -> None:
+        cpu0 = time.thread_time()
+        try:
+            self._draw_loaded(batch, results, window, buckets, x_mode, smoothing, started)
+        finally:
+            self.load_cpu_s += load_cpu_s + time.thread_time() - cpu0
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU this plot has cost so far: its loads, draws and paints (the live pace's measure)."""
+        return self.load_cpu_s + self.plot_widget.paint_cpu_s
+
+    def _draw_loaded(self, batch: list[tuple[str, SeriesRequest]], results: list[SeriesData | LoadProblem],
+                     window: tuple[float, float] | None, buckets: int, x_mode: str,
+                     smoothing: tuple[str, float] | None, started: float) -> None:
         stale = x_mode != self.x_mode or smoothing != self.smoothing
         drew = False
         for (uuid, req), result in zip(batch, results, strict=True):

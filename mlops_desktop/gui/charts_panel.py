@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mlops_desktop.gui.live import RefreshPace
 from mlops_desktop.gui.plot_data import X_MODES, HistoryCache, SeriesSpec, export_csv
 from mlops_desktop.gui.series_math import SMOOTHING_KINDS
 from mlops_desktop.gui.theme import run_color
@@ -37,12 +38,16 @@ from mlops_desktop.gui.views.base import AppContext
 from mlops_desktop.tracking.entities import Run
 
 MAX_PLOTS = 36
-# Live plots are re-read at most this often, however often the database changes (five runs flushing ten times a
-# second each commit ~50 times a second): a refresh costs its new points plus one repaint of each plot that got
-# some (~10 ms of GUI thread for a plot of five runs). The first change after a quiet spell is shown at once
-# (log to pixels: the writer's flush + ~10 ms); under a steady stream a point waits up to this long more (measured
-# in docs/benchmarks.md: 100 ms cost ~21 % of a core for five runs at 100 points/s, 200 ms ~13 %).
-LIVE_REFRESH_MS = 200
+# Live plots are re-read at most every LIVE_MIN_MS, however often the database changes (five runs flushing ten
+# times a second each commit ~50 times a second), and less often as a refresh costs more (live.RefreshPace): a
+# refresh costs its new points plus one repaint of each plot that got some (~20 ms of CPU for two plots of five
+# runs). The wait is the one that keeps live refreshing near LIVE_BUDGET of a core, within LIVE_MAX_MS. The first
+# change after a quiet spell is shown at once; in a steady stream a point waits up to one wait more (measured in
+# docs/benchmarks.md: one live run ~25 ms, log to pixels p50 < 100 ms with the writer's 100 ms flush; five runs at
+# 100 points/s ~200 ms, ~10 % of a core; a fixed 100 ms cost those five ~21 %).
+LIVE_MIN_MS = 25
+LIVE_MAX_MS = 250
+LIVE_BUDGET = 0.08
 
 
 def smoothing_of(kind: str, slider: int) -> tuple[str, float] | None:
@@ -176,7 +181,7 @@ class ChartsPanel(QWidget):
         self.scroll_area.verticalScrollBar().valueChanged.connect(lambda _v: self._refresh_dirty())
         self._dirty: set[str] = set()     # plots with live data not fetched while out of sight
         self.live_refreshes = 0
-        self._last_live = 0.0
+        self.live_pace = RefreshPace(LIVE_MIN_MS / 1000, LIVE_MAX_MS / 1000, LIVE_BUDGET, cpu=self.plots_cpu_s)
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
         self._live_timer.timeout.connect(self._refresh_live_now)
@@ -427,19 +432,23 @@ class ChartsPanel(QWidget):
 
     def invalidate_running(self) -> None:
         """New points may have arrived for running runs: re-read them, at once when the last live refresh is
-        LIVE_REFRESH_MS old, else when it will be (every change in between is served by that one refresh)."""
+        the pace's wait old, else when it will be (every change in between is served by that one refresh)."""
         if self._live_timer.isActive():
             return
-        wait = self._last_live + LIVE_REFRESH_MS / 1000 - time.monotonic()
+        wait = self.live_pace.wait(time.monotonic())
         if wait > 0:
             self._live_timer.start(max(1, round(wait * 1000)))
         else:
             self._refresh_live_now()
 
+    def plots_cpu_s(self) -> float:
+        """CPU the plots shown have cost so far (loads, draws, paints): what the live pace weighs."""
+        return sum(p.cpu_s for p in self.plots.values())
+
     def _refresh_live_now(self) -> None:
         """Re-query the series of running runs in the plots on screen; plots out of sight (scrolled away,
         another tab) are marked and fetched when they come into view."""
-        self._last_live = time.monotonic()
+        self.live_pace.refreshed()
         self.live_refreshes += 1
         running = {r.uuid for r in (self.all_runs if self.group_by else self.runs) if r.status == "running"}
         if not running:

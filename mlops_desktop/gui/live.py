@@ -34,7 +34,7 @@ class ChangeWatcher(QObject):
         self.files.directoryChanged.connect(lambda _p: self._watch_files())
         self._soon_timer = QTimer(self)
         self._soon_timer.setSingleShot(True)
-        self._soon_timer.setInterval(15)
+        self._soon_timer.setInterval(5)  # one commit touches the database and its -wal: one check for both
         self._soon_timer.timeout.connect(self.check)
         self.reset()
 
@@ -83,3 +83,34 @@ class ChangeWatcher(QObject):
         self._last = value
         self.changed.emit()
         return True
+
+
+class RefreshPace:
+    """How long live refreshes wait after each other: `min_s` while they are cheap, longer as they cost more, so
+    that a steady stream keeps the app near `budget` of a core (one live run is redrawn ~40 times a second; five
+    runs of two plots, whose refresh costs ~20 ms of CPU, ~5 times).
+
+    `refreshed()` is called as each refresh starts. `cpu()` is a running total of what the live plots have cost (their
+    reads in the workers, their draws and their paints); its growth since the previous refresh is the cost of one
+    refresh, and the wait that spends `budget` of a core on it is cost / budget, followed halfway each time so that
+    one slow refresh does not swing it."""
+
+    def __init__(self, min_s: float, max_s: float, budget: float, *, clock: Any = None, cpu: Any = None) -> None:
+        import time
+
+        self.min_s, self.max_s, self.budget = min_s, max_s, budget
+        self.interval = min_s
+        self._clock = clock or time.monotonic
+        self._cpu = cpu or time.process_time
+        self._last: tuple[float, float] | None = None
+
+    def refreshed(self) -> None:
+        now, cpu = self._clock(), self._cpu()
+        if self._last is not None:
+            wanted = max(cpu - self._last[1], 0.0) / self.budget  # < 0: a plot was closed
+            self.interval = min(max(0.5 * (self.interval + wanted), self.min_s), self.max_s)
+        self._last = (now, cpu)
+
+    def wait(self, now: float) -> float:
+        """Seconds from `now` until the next refresh may run (≤ 0: at once)."""
+        return (self._last[0] + self.interval - now) if self._last is not None else 0.0

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mlops_desktop.gui.growing import GrowingHistory
 from mlops_desktop.tracking.entities import MetricHistory
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,12 @@ class _Entry:
     """One cached series: the full history, plus what is derived from it on demand (sorted copies, pyramids,
     the last smoothing asked for). Derived data is dropped when the series grows."""
 
-    __slots__ = ("count", "hist", "derived", "held")
+    __slots__ = ("count", "hist", "derived", "held", "growing")
 
-    def __init__(self, count: int, hist: MetricHistory) -> None:
+    def __init__(self, count: int, hist: MetricHistory, growing: GrowingHistory | None = None) -> None:
         self.count = count
         self.hist = hist
+        self.growing = growing  # the buffers a live series' history is a view of (growing.py)
         self.derived: dict[Any, Any] = {}
         self.held = False       # in the cache (its bytes counted) or already evicted
 
@@ -73,7 +75,9 @@ class _Entry:
     @property
     def nbytes(self) -> int:
         h = self.hist
-        return int(h.steps.nbytes + h.timestamps_ms.nbytes + h.values.nbytes) + sum(
+        held = self.growing.nbytes if self.growing is not None else \
+            int(h.steps.nbytes + h.timestamps_ms.nbytes + h.values.nbytes)
+        return held + sum(
             self.size_of(v) for v in self.derived.values())
 
 
@@ -115,8 +119,9 @@ class HistoryCache:
         item = self.entry(uuid, key)
         return None if item is None else item.hist
 
-    def put(self, uuid: str, key: str, count: int, hist: MetricHistory) -> _Entry:
-        entry = _Entry(count, hist)
+    def put(self, uuid: str, key: str, count: int, hist: MetricHistory, growing: GrowingHistory | None = None
+            ) -> _Entry:
+        entry = _Entry(count, hist, growing)
         with self._lock:
             old = self._items.pop((uuid, key), None)
             if old is not None:
@@ -263,10 +268,8 @@ def _full_history(store: Any, cache: HistoryCache, uuid: str, key: str, count: i
             tail = store.metric_history_tail(uuid, key, len(seen.hist))
         if len(tail) == 0:
             return seen
-        h = seen.hist
-        full = MetricHistory(key, np.concatenate((h.steps, tail.steps)),
-                             np.concatenate((h.timestamps_ms, tail.timestamps_ms)), np.concatenate((h.values, tail.values)))
-        grown = cache.put(uuid, key, len(full), full)
+        full, buffers = GrowingHistory.grown(seen.hist, tail, seen.growing)   # copies the tail, not the series
+        grown = cache.put(uuid, key, len(full), full, buffers)
         _carry_forward(seen, grown, tail)
         return grown
     cached = cache.entry(uuid, key, count)

@@ -166,3 +166,19 @@ def _levels(ticks: list) -> list[list[float]]:
     if len(ticks) > 2:  # pyqtgraph's third level joins the minor lines
         out[1] += list(np.asarray(ticks[2][1], dtype=np.float64))
     return out
+
+
+class TimedPlotWidget(pg.PlotWidget):
+    """A PlotWidget that adds up the GUI thread's CPU its paints take (`paint_cpu_s`): a live refresh's cost is
+    mostly the repaint it causes, and the live pace (live.RefreshPace) needs that cost to choose its wait."""
+
+    paint_cpu_s = 0.0
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
+        import time
+
+        started = time.thread_time()
+        try:
+            super().paintEvent(event)
+        finally:
+            self.paint_cpu_s += time.thread_time() - started
