@@ -33,6 +33,16 @@ def records(i: int, n: int = 1) -> dict:
                                   for _ in range(n)]}
 
 
+def flush_after(log, rows: int) -> None:
+    """Flush once the log holds `rows`: a request is offered to it just after its answer is sent, so a client that
+    has its answer can be a moment ahead of the offer (CI saw a flush that missed the last request's rows)."""
+    deadline = time.monotonic() + 10
+    while log.written_rows + log.queued_rows < rows:
+        assert time.monotonic() < deadline, (log.written_rows, log.queued_rows, rows)
+        time.sleep(0.005)
+    assert log.flush()
+
+
 def read_log(directory: Path) -> pl.DataFrame:
     files = sorted(directory.rglob("*.parquet"))
     return pl.concat([pl.read_parquet(f) for f in files]) if files else pl.DataFrame()
@@ -181,7 +191,7 @@ def test_segments_are_listed_after_a_cursor_and_served(tmp_path):
         s = requests.Session()
         for i in range(12):
             s.post(srv.url + "/invocations", json=records(i), timeout=5)
-        srv.app.runtime().log.flush()
+        flush_after(srv.app.runtime().log, 12)
         listing = s.get(srv.url + "/predictions/segments", timeout=5).json()
         assert listing["model"] == "churn" and listing["segments"]
         assert sum(seg["rows"] for seg in listing["segments"]) == 12
@@ -205,13 +215,13 @@ def test_lake_commits_are_appends_queryable_with_sql_and_never_duplicate(ws, tmp
         for i in range(10):
             s.post(srv.url + "/invocations", json=records(i), timeout=5)
         rt = srv.app.runtime()
-        rt.log.flush()
+        flush_after(rt.log, 10)
         first = rt.committer.commit_pending()
         assert first is not None and first.row_count == 10 and first.name == name
         assert rt.committer.commit_pending() is None  # nothing new: no new version
         for i in range(10, 15):
             s.post(srv.url + "/invocations", json=records(i, n=2), timeout=5)
-        rt.log.flush()
+        flush_after(rt.log, 20)
         second = rt.committer.commit_pending()
         assert second is not None and second.version == 2 and second.row_count == 20
     # the server's shutdown committed nothing more (no new segment), and a new committer of the same folder
