@@ -54,10 +54,12 @@ def make_context(ws: Workspace, settings_path: Path | None = None) -> AppContext
     """Services for the window; tests and benchmarks build the same context."""
     from PySide6.QtCore import QSettings
 
+    from mlops_desktop.gui import collector
     from mlops_desktop.gui.notify import Notifications
     from mlops_desktop.gui.tasks import TaskRunner
     from mlops_desktop.gui.views.base import AppContext
 
+    collector.install()  # cycles (and the widgets in them) are collected on the GUI thread, never on a worker
     notifications = Notifications()
     runner = TaskRunner(notifications)
     settings = QSettings(str(settings_path or ws.root / SETTINGS_FILE), QSettings.Format.IniFormat)
@@ -167,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtCore import QEvent, Qt
     from PySide6.QtWidgets import QApplication
 
-    from mlops_desktop.gui import crash, theme
+    from mlops_desktop.gui import collector, crash, theme
     from mlops_desktop.workspace import Workspace
 
     ws = Workspace.open(getattr(args, "home", None))
@@ -217,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     finally:
         ctx.tasks.shutdown(3000)
+        collector.uninstall(app)
         handler.uninstall()
         ws.close()
         from PySide6.QtCore import qInstallMessageHandler
