@@ -39,8 +39,8 @@ def _qt_garbage_on_the_gui_thread(request):
 
         from mlops_desktop.gui import collector
 
-        collector.uninstall()   # collects, if it was running
-        gc.collect()
+        if not collector.uninstall():   # it collects when it was running
+            gc.collect()
         # What survives is kept out of later collections: each test's teardown then scans only what the test made
         # (a full collection of the whole suite's heap after every Qt test took seconds), and a frozen cycle that
         # holds a widget is never collected at all, on any thread.

@@ -77,9 +77,11 @@ def install(app: QCoreApplication | None = None) -> GuiThreadCollector | None:
     return collector
 
 
-def uninstall(app: QCoreApplication | None = None) -> None:
-    """Stop the application's collector, if it has one: everything collected now, on this thread."""
+def uninstall(app: QCoreApplication | None = None) -> bool:
+    """Stop the application's collector, if one runs: everything collected now, on this thread. True when it did."""
     app = app or QCoreApplication.instance()
     collector = app.findChild(GuiThreadCollector, OBJECT_NAME) if app is not None else None
-    if collector is not None:
-        collector.stop()
+    if collector is None or not collector.running:
+        return False
+    collector.stop()
+    return True
