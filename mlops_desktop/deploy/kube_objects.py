@@ -1,8 +1,10 @@
 """Create-or-update of the Kubernetes objects a deployment owns, each one call with a timeout, told in words.
 
 `put_deployment` changes only what we render (template, replicas, deadline, our annotations) with a JSON patch
-guarded by the resourceVersion, so re-applying the same spec is a no-op and a concurrent change is refused rather
-than overwritten. Services keep their NodePort across updates (the URL a user was given stays valid).
+guarded by the Deployment's generation (`patch_deployment`), so re-applying the same spec is a no-op and a
+concurrent change of its spec is refused rather than overwritten. The guard is the generation, not the
+resourceVersion: the Deployment controller writes the status all through a rollout, and each write moves the
+resourceVersion (CI saw an undo refused with HTTP 422 because the controller had just marked the deadline). Services keep their NodePort across updates (the URL a user was given stays valid).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlops_desktop.deploy.backend import RolloutFailed
 from mlops_desktop.deploy.kube_manifests import ANN_SPEC, ANN_TEMPLATE, LABEL_DEPLOYMENT
-from mlops_desktop.errors import MlopsError
+from mlops_desktop.errors import MlopsError, NotFoundError
 
 if TYPE_CHECKING:
     from mlops_desktop.deploy.kube_client import KubeApi
@@ -62,7 +65,6 @@ def put_deployment(api: KubeApi, manifest: dict[str, Any]) -> Put:
     if same:
         return Put(name, "unchanged", existing.spec.replicas, have_hash)
     patch: list[dict[str, Any]] = [
-        {"op": "test", "path": "/metadata/resourceVersion", "value": existing.metadata.resource_version},
         {"op": "replace", "path": "/spec/replicas", "value": manifest["spec"]["replicas"]},
         {"op": "replace", "path": "/spec/progressDeadlineSeconds",
          "value": manifest["spec"]["progressDeadlineSeconds"]},
@@ -73,8 +75,34 @@ def put_deployment(api: KubeApi, manifest: dict[str, Any]) -> Put:
         patch.append({"op": "add", "path": "/metadata/annotations", "value": {}})
     for key, value in manifest["metadata"]["annotations"].items():
         patch.append({"op": "add", "path": f"/metadata/annotations/{_escape(key)}", "value": value})
-    api.call(apps.patch_namespaced_deployment, name, api.namespace, patch, what=f"updating Deployment {name}")
+    patch_deployment(api, existing, patch, f"updating Deployment {name}")
     return Put(name, "updated", existing.spec.replicas, have_hash)
+
+
+def patch_deployment(api: KubeApi, existing: Any, ops: list[dict[str, Any]], what: str) -> None:
+    """Apply the JSON patch `ops` to the Deployment read as `existing`, only if its spec has not changed since.
+
+    A `test` of /metadata/generation goes first: the generation moves on a change of the spec only (anyone's
+    `kubectl edit`, scale or rollout), never on the controller's status writes. A failed test is HTTP 422; the
+    Deployment is read again to tell that apart from a patch the server found invalid, and said in words.
+    """
+    apps = api.apps()
+    name = existing.metadata.name
+    generation = existing.metadata.generation
+    guard = {"op": "test", "path": "/metadata/generation", "value": generation}
+    try:
+        api.call(apps.patch_namespaced_deployment, name, api.namespace, [guard, *ops], what=what)
+    except (RolloutFailed, NotFoundError):
+        now = api.get(apps.read_namespaced_deployment, name, api.namespace, what=f"reading Deployment {name}")
+        if now is None:
+            raise RolloutFailed(f"{what}: Deployment {name} was deleted meanwhile in namespace {api.namespace}",
+                                hint="run the action again to start from the cluster's state") from None
+        if now.metadata.generation != generation:
+            raise RolloutFailed(f"{what}: Deployment {name} was changed by someone else meanwhile (its spec went "
+                                f"from generation {generation} to {now.metadata.generation}); nothing was "
+                                f"overwritten", hint="look at `kubectl describe deployment` and run the action "
+                                                     "again") from None
+        raise
 
 
 def set_replicas(api: KubeApi, name: str, replicas: int) -> None:

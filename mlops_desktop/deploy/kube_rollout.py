@@ -5,7 +5,7 @@ the new ReplicaSet (the one whose template carries the hash we rendered, newest 
 (the kubelet's readiness probe on /v2/health/ready) AND answering OUR readiness check through the API server's pod
 proxy, and the old pods must be gone, before the deadline. A pod that cannot start (image pull refused, bad config)
 or crash-loops fails the rollout at once instead of waiting out the deadline. `undo` restores the template of an
-earlier ReplicaSet exactly as `kubectl rollout undo` does (a JSON patch guarded by the resourceVersion).
+earlier ReplicaSet exactly as `kubectl rollout undo` does (a JSON patch guarded by the Deployment's generation).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_desktop.deploy.backend import READY_PATH
 from mlops_desktop.deploy.kube_manifests import ANN_TEMPLATE, FATAL_WAITING, K8S_REVISION
+from mlops_desktop.deploy.kube_objects import patch_deployment
 
 if TYPE_CHECKING:
     from mlops_desktop.deploy.kube_client import KubeApi
@@ -247,8 +248,6 @@ def undo(api: KubeApi, name: str, to_revision: int | None = None) -> int | None:
         return None
     tmpl = client.ApiClient().sanitize_for_serialization(by_rev[to_revision].spec.template)
     tmpl.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
-    patch = [{"op": "test", "path": "/metadata/resourceVersion", "value": dep.metadata.resource_version},
-             {"op": "replace", "path": "/spec/template", "value": tmpl}]
-    api.call(apps.patch_namespaced_deployment, name, api.namespace, patch,
-             what=f"restoring revision {to_revision} of Deployment {name}")
+    patch_deployment(api, dep, [{"op": "replace", "path": "/spec/template", "value": tmpl}],
+                     f"restoring revision {to_revision} of Deployment {name}")
     return to_revision
