@@ -7,8 +7,16 @@
   processes, at 1M and 10M reference rows x 22 columns (benchmarks/drift.py's data and workers; Evidently capped at
   --evidently-max-rows, default 1M, and said so). Goals: >= 30x at 1M, the same features flagged, < 1 GiB at 10M.
 - overhead: our model server (the serving benchmark's pipeline) with the prediction log on and the collector
-  scraping /metrics every 2 s, against the same server with --no-log and nobody scraping; wrk c64, rounds
-  interleaved (off, on, off, on, ...), medians. Goal: <= 5 % throughput lost.
+  scraping /metrics every 2 s, against the same server with --no-log and nobody scraping; wrk c64. Goal: <= 5 %
+  lost. Two designs (--design):
+  - slices (default): both servers start once, pinned to the same core, and wrk drives them in turn, --slice
+    seconds each (default 2), --rounds pairs (default 30) in the order off on, on off, ... The machine's speed
+    swings (here +-25 % within a minute) then fall on both alike. Reported: the paired throughput loss (median
+    and a 95 % bootstrap interval) and the CPU per request of each server over the whole run, its log thread's
+    late writes and the scrapes included (the capacity lost: 1 - CPU off / CPU on, with its interval from the
+    pairs).
+  - restarts: a fresh server per run, --duration seconds (default 5), rounds interleaved, medians (the design
+    before; the swings between runs are larger than the effect).
 - revert: a local A/B router (a managed router process) over two managed model server processes; under load, v2
   starts failing (planted: a flag file makes its predictor raise); the monitor (2 s scrapes, rule
   `error_rate > 0.05`, action revert) turns the kill switch on. Measured: errors start -> alert firing -> kill
@@ -119,6 +127,75 @@ def part_drift(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------------------- overhead
+def part_overhead_slices(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Both servers up at once on one core; wrk drives them in turn in short slices (see the module's doc)."""
+    from mlops_desktop.monitoring.collector import Collector
+    from mlops_desktop.monitoring.targets import ScrapeTarget
+
+    cores = sorted(os.sched_getaffinity(0))
+    server_core, wrk_core = (str(cores[0]), str(cores[-1])) if len(cores) > 1 else ("0", "0")
+    model = prepare_model(tmp)
+    env = dict(os.environ, BENCH_MODEL=str(model), PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]))
+    (tmp / "body1.json").write_text(sv.body(1))
+    lua = tmp / "body1.lua"
+    lua.write_text(sv.LUA.replace("{body}", str(tmp / "body1.json")))
+    ports = {"off": sv.free_port(), "on": sv.free_port()}
+    procs = {mode: sv.start("ours" if mode == "on" else "ours_nolog", ports[mode], env, tmp, server_core)
+             for mode in ("off", "on")}
+    urls = {mode: f"http://127.0.0.1:{port}" for mode, port in ports.items()}
+    col = None
+    slices: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    cpu_at: list[dict[str, float]] = []  # both servers' CPU seconds at each pair's start (and the end)
+    try:
+        for mode in ("off", "on"):
+            sv.wait_ready(urls[mode] + "/health", procs[mode])
+            sv.run_wrk(urls[mode] + "/invocations", lua, 64, 2.0, wrk_core)  # warm-up at full load
+        col = Collector(None, "bench", lambda: [ScrapeTarget(urls["on"], "server", "1", "1")],
+                        interval_s=2.0, host_interval_s=0).start()
+        for pair in range(args.rounds):
+            cpu_at.append({m: _cpu_seconds(p.pid) for m, p in procs.items()})
+            for mode in ("off", "on") if pair % 2 == 0 else ("on", "off"):
+                slices[mode].append(sv.run_wrk(urls[mode] + "/invocations", lua, 64, args.slice, wrk_core))
+            print(f"overhead pair {pair + 1}: off {slices['off'][-1]['rps']:,.0f} req/s, "
+                  f"on {slices['on'][-1]['rps']:,.0f} req/s", flush=True)
+        time.sleep(2.5)  # the log thread's last writes and one more scrape belong to the run
+        cpu_at.append({m: _cpu_seconds(p.pid) for m, p in procs.items()})
+    finally:
+        if col is not None:
+            col.stop()
+        for p in procs.values():
+            sv.stop(p)
+    paired = [1 - on["rps"] / off["rps"] for off, on in zip(slices["off"], slices["on"], strict=True)]
+    # CPU per request of each server within each pair (a pair's late writes land in the next pair: the whole-run
+    # figure below has them all).
+    cpu_pairs = []
+    for k in range(args.rounds):
+        per = {m: (cpu_at[k + 1][m] - cpu_at[k][m]) / max(slices[m][k]["requests"], 1) for m in ("off", "on")}
+        cpu_pairs.append(1 - per["off"] / per["on"])
+    served = {m: sum(r["requests"] for r in rs) for m, rs in slices.items()}
+    cpu_us = {m: 1e6 * (cpu_at[-1][m] - cpu_at[0][m]) / max(served[m], 1) for m in ("off", "on")}
+    cpu_lost = 1 - cpu_us["off"] / cpu_us["on"]
+    med = {m: statistics.median(r["rps"] for r in rs) for m, rs in slices.items()}
+    return {"design": "slices", "slice_s": args.slice, "pairs": args.rounds,
+            "off_rps": med["off"], "on_rps": med["on"],
+            "paired_lost_median": round(statistics.median(paired), 4),
+            "paired_lost_ci95": _median_ci(paired),
+            "off_cpu_us_per_request": round(cpu_us["off"], 2), "on_cpu_us_per_request": round(cpu_us["on"], 2),
+            "capacity_lost_by_cpu": round(cpu_lost, 4), "capacity_lost_by_cpu_ci95": _median_ci(cpu_pairs),
+            "goal_lost_at_most_5pct": cpu_lost <= 0.05 and statistics.median(paired) <= 0.05,
+            "paired_lost": [round(x, 4) for x in paired], "slices": slices}
+
+
+def _median_ci(values: list[float]) -> list[float]:
+    """A 95 % bootstrap interval (scipy.stats.bootstrap, percentile) of the median of `values`."""
+    import numpy as np
+    from scipy import stats
+
+    res = stats.bootstrap((np.asarray(values),), np.median, confidence_level=0.95, method="percentile",
+                          n_resamples=5000, random_state=np.random.default_rng(0))
+    return [round(float(res.confidence_interval.low), 4), round(float(res.confidence_interval.high), 4)]
+
+
 def part_overhead(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from mlops_desktop.monitoring.collector import Collector
     from mlops_desktop.monitoring.targets import ScrapeTarget
@@ -271,8 +348,10 @@ def main() -> int:
     ap.add_argument("--cur-rows", type=int, default=100_000)
     ap.add_argument("--evidently-python", help="python of a virtualenv with evidently 0.7.23 and pandas<3")
     ap.add_argument("--evidently-max-rows", type=int, default=1_000_000)
-    ap.add_argument("--rounds", type=int, default=4, help="overhead: interleaved rounds (default 4)")
-    ap.add_argument("--duration", type=float, default=5.0, help="overhead: seconds per wrk run (default 5)")
+    ap.add_argument("--design", choices=("slices", "restarts"), default="slices", help="overhead: see above")
+    ap.add_argument("--rounds", type=int, help="overhead: pairs of runs (default 30 slices, 4 restarts)")
+    ap.add_argument("--slice", type=float, default=2.0, help="overhead, slices: seconds per wrk slice (default 2)")
+    ap.add_argument("--duration", type=float, default=5.0, help="overhead, restarts: seconds per run (default 5)")
     ap.add_argument("--interval", type=float, default=2.0, help="revert: the monitor's scrape interval (default 2)")
     args = ap.parse_args()
     parts = args.parts.split(",")
@@ -283,7 +362,10 @@ def main() -> int:
         if "drift" in parts:
             out["drift"] = part_drift(args, tmp)
         if "overhead" in parts:
-            out["overhead"] = part_overhead(args, tmp)
+            if args.rounds is None:
+                args.rounds = 30 if args.design == "slices" else 4
+            run = part_overhead_slices if args.design == "slices" else part_overhead
+            out["overhead"] = run(args, tmp)
         if "revert" in parts:
             out["revert"] = part_revert(args, tmp)
     out["load_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -203,7 +203,7 @@ def run_wrk(url: str, lua: Path, conns: int, duration: float, core: str) -> dict
     requests, dur_us, sock_err, status_err, p50, p99 = line.split()[1:]
     seconds = int(dur_us) / 1e6
     ok = int(requests) - int(status_err)
-    return {"rps": round(ok / seconds, 1), "p50_ms": round(float(p50) / 1000, 3),
+    return {"rps": round(ok / seconds, 1), "requests": ok, "p50_ms": round(float(p50) / 1000, 3),
             "p99_ms": round(float(p99) / 1000, 3), "errors": int(sock_err) + int(status_err)}
 
 
