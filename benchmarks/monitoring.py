@@ -127,11 +127,8 @@ def part_drift(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------------------- overhead
-def part_overhead_slices(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    """Both servers up at once on one core; wrk drives them in turn in short slices (see the module's doc)."""
-    from mlops_desktop.monitoring.collector import Collector
-    from mlops_desktop.monitoring.targets import ScrapeTarget
-
+def _overhead_setup(tmp: Path) -> tuple[str, str, dict[str, str], Path]:
+    """Both overhead designs' inputs: the server's and wrk's cores, the servers' environment, wrk's 1-row script."""
     cores = sorted(os.sched_getaffinity(0))
     server_core, wrk_core = (str(cores[0]), str(cores[-1])) if len(cores) > 1 else ("0", "0")
     model = prepare_model(tmp)
@@ -139,6 +136,15 @@ def part_overhead_slices(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     (tmp / "body1.json").write_text(sv.body(1))
     lua = tmp / "body1.lua"
     lua.write_text(sv.LUA.replace("{body}", str(tmp / "body1.json")))
+    return server_core, wrk_core, env, lua
+
+
+def part_overhead_slices(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Both servers up at once on one core; wrk drives them in turn in short slices (see the module's doc)."""
+    from mlops_desktop.monitoring.collector import Collector
+    from mlops_desktop.monitoring.targets import ScrapeTarget
+
+    server_core, wrk_core, env, lua = _overhead_setup(tmp)
     ports = {"off": sv.free_port(), "on": sv.free_port()}
     procs = {mode: sv.start("ours" if mode == "on" else "ours_nolog", ports[mode], env, tmp, server_core)
              for mode in ("off", "on")}
@@ -200,13 +206,7 @@ def part_overhead(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from mlops_desktop.monitoring.collector import Collector
     from mlops_desktop.monitoring.targets import ScrapeTarget
 
-    cores = sorted(os.sched_getaffinity(0))
-    server_core, wrk_core = (str(cores[0]), str(cores[-1])) if len(cores) > 1 else ("0", "0")
-    model = prepare_model(tmp)
-    env = dict(os.environ, BENCH_MODEL=str(model), PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]))
-    (tmp / "body1.json").write_text(sv.body(1))
-    lua = tmp / "body1.lua"
-    lua.write_text(sv.LUA.replace("{body}", str(tmp / "body1.json")))
+    server_core, wrk_core, env, lua = _overhead_setup(tmp)
     runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     for round_ in range(args.rounds):
         for mode in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
