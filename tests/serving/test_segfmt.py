@@ -159,3 +159,55 @@ print([(s.path.name, s.rows) for s in log.segments()], sys.modules["pyarrow"])
     assert done.stdout.strip() == "[('0000000001.jsonl.gz', 5)] None"
     table = segfmt.columns_to_arrow((tmp_path / "0000000001.jsonl.gz").read_bytes())
     assert table.column("city").to_pylist() == ["x"] * 5 and table.schema.field("ts").type == pa.timestamp("us", "UTC")
+
+
+def _float_bodies(i: int) -> list[bytes]:
+    """The same row as a float matrix (dataframe_split) and as named columns (inputs): the two kinds of record."""
+    row = [i, i / 2, -i, 0.25]
+    return [json.dumps({"dataframe_split": {"columns": ["x0", "x1", "x2", "x3"], "data": [row]}}).encode(),
+            json.dumps({"inputs": {f"x{j}": [v] for j, v in enumerate(row)}}).encode()]
+
+
+def test_queued_requests_add_nothing_for_the_garbage_collector(tmp_path):
+    """Requests wait in the queue for seconds; if each were a tracked object, every collection on the request path
+    would walk them all (it cost ~1/4 of the log's overhead). After one collection none of them is tracked."""
+    import gc
+
+    sig = classifier_signature(4)
+    schema = RequestSchema(sig)
+    log = PredictionLog(LogConfig(directory=tmp_path, flush_interval_s=3600), sig, "churn", "7", classes=(0, 1, 2))
+    parsed = [parse_mlflow(body, "application/json", schema) for i in range(2000) for body in _float_bodies(i)]
+    outputs = [{"prediction": np.array([i % 3]), "probabilities": np.array([[0.2, 0.3, 0.5]])}
+               for i in range(len(parsed))]
+    gc.collect()
+    before = len(gc.get_objects())
+    for i, (p, out) in enumerate(zip(parsed, outputs, strict=True)):
+        assert log.offer(f"r{i}", 1_700_000_000.0 + i, 0.002, p, out)
+    del parsed, outputs, p, out
+    gc.collect()
+    assert log.queued_rows == 4000
+    assert len(gc.get_objects()) - before < 100  # a dataclass per request: +4,000 (+4,000 more for the requests)
+    log.close(30)
+    table = pa.concat_tables([pq.read_table(s.path) for s in log.segments()]).sort_by("ts")
+    assert table.num_rows == 4000
+    assert table["request_id"].to_pylist()[:3] == ["r0", "r1", "r2"]
+    # matrix and column records in one batch, each row where it belongs
+    assert table["x1"].to_pylist()[:4] == [0.0, 0.0, 0.5, 0.5] and table["x2"].to_pylist()[2:4] == [-1.0, -1.0]
+    assert table["prediction"].to_pylist()[:4] == [0, 1, 2, 0]
+    assert table["proba_2"].to_pylist()[:2] == [0.5, 0.5]
+
+
+def test_a_wake_writes_one_row_group_for_all_that_waited(tmp_path):
+    """Each wake of the writer is one Parquet row group: thousands of queued requests become one group, not many
+    small ones (a group of ~2k rows costs twice the CPU per row of ~10k)."""
+    sig = classifier_signature(4)
+    schema = RequestSchema(sig)
+    log = PredictionLog(LogConfig(directory=tmp_path, flush_interval_s=3600), sig, "churn", "7", classes=(0, 1, 2))
+    for i in range(5000):
+        parsed = parse_mlflow(_float_bodies(i)[0], "application/json", schema)
+        assert log.offer(f"r{i}", 1_700_000_000.0 + i, 0.002, parsed, {"prediction": np.array([1])})
+    assert log.flush(30)
+    (seg,) = log.segments()
+    meta = pq.ParquetFile(seg.path).metadata
+    assert meta.num_rows == 5000 and meta.num_row_groups == 1
+    log.close(10)
