@@ -42,7 +42,8 @@ class LogConfig:
     directory: Path | None = None       # segment files; None = no log at all
     sample_rate: float = 1.0            # fraction of requests logged (by request, all rows of a request together)
     max_queue_rows: int = 200_000       # rows waiting for the writer; beyond it, records are dropped and counted
-    flush_interval_s: float = 0.5       # writer wakes this often (or sooner when many rows wait)
+    flush_interval_s: float = 5.0       # writer wakes this often (or sooner when many rows wait): rows are
+                                        # read from closed segments only, so this bounds memory, not delay
     segment_max_rows: int = 200_000     # a segment file is closed at this many rows ...
     segment_max_age_s: float = 60.0     # ... or this old, whichever comes first
     retain_bytes: int = 2 << 30         # closed segments kept at most (oldest removed first, counted)
