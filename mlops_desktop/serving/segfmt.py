@@ -22,7 +22,7 @@ import importlib.util
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -125,10 +125,13 @@ class ParquetSegmentWriter:
         self._to_table = to_table
         self._writer: Any = None
 
-    def write(self, batch: Batch) -> None:
-        table = self._to_table(batch)
+    def write(self, batches: Sequence[Batch]) -> None:
+        """Append the batches as one row group."""
+        import pyarrow as pa
+
+        tables = [self._to_table(b) for b in batches]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         if self._writer is None:
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
             text = [f.name for f in table.schema if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
@@ -192,7 +195,11 @@ class ColumnLinesWriter:
         self.path = path
         self._fh: Any = None
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batches: Sequence[Batch]) -> None:
+        for batch in batches:
+            self._write_line(batch)
+
+    def _write_line(self, batch: Batch) -> None:
         columns = {name: _json_column(col) for name, col in batch.columns.items()}
         if self._fh is None:
             self._fh = gzip.open(self.path, "wb", compresslevel=1)  # noqa: SIM115 - closed by close()

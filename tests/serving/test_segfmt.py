@@ -211,3 +211,31 @@ def test_a_wake_writes_one_row_group_for_all_that_waited(tmp_path):
     meta = pq.ParquetFile(seg.path).metadata
     assert meta.num_rows == 5000 and meta.num_row_groups == 1
     log.close(10)
+
+
+def test_a_wake_converted_in_pieces_is_still_one_group_in_order(tmp_path):
+    """More requests than one conversion piece (PIECE_REQUESTS, so the event loop gets the GIL between pieces):
+    the pieces join into one row group, in arrival order, and a column that appears only in a later piece (the
+    arm, a multi-row request) is kept, not cast away."""
+    from mlops_desktop.serving.predlog import PIECE_REQUESTS
+
+    sig = classifier_signature(4)
+    schema = RequestSchema(sig)
+    log = PredictionLog(LogConfig(directory=tmp_path, flush_interval_s=3600), sig, "churn", "7", classes=(0, 1, 2))
+    n = PIECE_REQUESTS + 10
+    for i in range(n):
+        parsed = parse_mlflow(_float_bodies(i)[0], "application/json", schema)
+        assert log.offer(f"r{i}", 1_700_000_000.0 + i, 0.002, parsed, {"prediction": np.array([i % 3])})
+    body = json.dumps({"dataframe_split": {"columns": ["x0", "x1", "x2", "x3"], "data": [[1, 2, 3, 4]] * 3}})
+    three = parse_mlflow(body.encode(), "application/json", schema)
+    assert log.offer("last", 1_700_100_000.0, 0.002, three, {"prediction": np.array([2, 1, 0])}, arm="b")
+    log.close(30)
+    (seg,) = log.segments()
+    meta = pq.ParquetFile(seg.path).metadata
+    assert meta.num_rows == n + 3 and meta.num_row_groups == 1
+    table = pq.read_table(seg.path)
+    assert table["request_id"].to_pylist()[PIECE_REQUESTS - 1:PIECE_REQUESTS + 1] == [
+        f"r{PIECE_REQUESTS - 1}", f"r{PIECE_REQUESTS}"]
+    assert table["arm"].to_pylist()[-4:] == [None, "b", "b", "b"]
+    assert table["row"].to_pylist()[-4:] == [0, 0, 1, 2]
+    assert table["prediction"].to_pylist()[-3:] == [2, 1, 0]
